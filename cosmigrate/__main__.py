@@ -1,0 +1,3 @@
+from cosmigrate.cli import main
+
+main()

@@ -1,0 +1,238 @@
+"""Configuration: flags override environment variables, which override ``[tool.cosmigrate]`` in pyproject.toml.
+
+With nothing set, cosmigrate targets the local emulator (https://localhost:8081 and its public well-known
+key), so the same defaults work with the official emulator and with this project's local endpoint.
+Secrets are kept out of ``repr`` and every message passes through :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from cosmigrate.errors import UsageError
+
+EMULATOR_ENDPOINT = "https://localhost:8081"
+# The emulator's documented, public key: not a secret, but redacted all the same.
+EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
+DEFAULT_DATABASE = "castiel"
+DEFAULT_MIGRATIONS = "migrations"
+DEFAULT_HISTORY_CONTAINER = "cosmigrate_history"
+DEFAULT_LOCK_TTL = 60.0
+DEFAULT_LOCK_TIMEOUT = 300.0
+DEFAULT_INDEX_TIMEOUT = 3600.0
+
+# name -> (environment variable, pyproject key)
+SETTINGS: dict[str, tuple[str, str]] = {
+    "endpoint": ("COSMOS_ENDPOINT", "endpoint"),
+    "key": ("COSMOS_KEY", "key"),
+    "connection_string": ("COSMOS_CONNECTION_STRING", "connection_string"),
+    "database": ("COSMOS_DATABASE", "database"),
+    "migrations": ("COSMIGRATE_MIGRATIONS", "migrations"),
+    "history_container": ("COSMIGRATE_HISTORY_CONTAINER", "history_container"),
+    "insecure": ("COSMIGRATE_INSECURE", "insecure"),
+    "lock_ttl": ("COSMIGRATE_LOCK_TTL", "lock_ttl"),
+    "lock_timeout": ("COSMIGRATE_LOCK_TIMEOUT", "lock_timeout"),
+    "index_timeout": ("COSMIGRATE_INDEX_TIMEOUT", "index_timeout"),
+}
+SECRET_SETTINGS = ("key", "connection_string")
+_ACCOUNT_KEY = re.compile(r"(AccountKey\s*=\s*)[^;\s'\"]+", re.IGNORECASE)
+_ID_PATTERN = re.compile(r"^[^/\\?#]{1,255}$")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a command needs to know; built by :func:`load_config`."""
+
+    endpoint: str
+    key: str = field(repr=False)
+    database: str
+    migrations: Path
+    history_container: str
+    verify_tls: bool
+    lock_ttl: float
+    lock_timeout: float
+    index_timeout: float
+    x: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.key,)
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Remove keys from ``text``: the given secrets and any ``AccountKey=`` of a connection string."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _ACCOUNT_KEY.sub(r"\1***", text)
+
+
+def parse_connection_string(value: str) -> tuple[str, str]:
+    """``AccountEndpoint=…;AccountKey=…;`` → (endpoint, key), refusing anything else without quoting it."""
+    parts: dict[str, str] = {}
+    for piece in value.split(";"):
+        if not piece.strip():
+            continue
+        name, sep, item = piece.partition("=")
+        if not sep:
+            raise UsageError(
+                "the connection string is malformed (expected AccountEndpoint=…;AccountKey=…;): "
+                "check --connection-string or COSMOS_CONNECTION_STRING"
+            )
+        parts[name.strip().lower()] = item.strip()
+    endpoint, key = parts.get("accountendpoint"), parts.get("accountkey")
+    if not endpoint or not key:
+        raise UsageError(
+            "the connection string lacks AccountEndpoint or AccountKey: "
+            "check --connection-string or COSMOS_CONNECTION_STRING"
+        )
+    return endpoint, key
+
+
+def parse_x_args(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``-x key=value`` arguments, as Alembic takes them; a repeated key keeps the last value."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"-x {pair!r} is malformed: write -x key=value, e.g. -x force=true")
+        result[name.strip()] = value
+    return result
+
+
+def is_loopback(endpoint: str) -> bool:
+    host = urlparse(endpoint).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_pyproject(start: Path) -> dict[str, Any]:
+    """The ``[tool.cosmigrate]`` table of the nearest pyproject.toml at or above ``start``, if any."""
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise UsageError(f"{candidate} is not valid TOML ({exc}): fix the file") from None
+            table = data.get("tool", {}).get("cosmigrate", {})
+            if not isinstance(table, dict):
+                raise UsageError(f"{candidate}: [tool.cosmigrate] must be a table")
+            return {"__file__": str(candidate), **table}
+    return {}
+
+
+def _truthy(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise UsageError(f"{name} must be true or false, not {value!r}")
+
+
+def _seconds(name: str, value: Any, allow_zero: bool = False) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} must be a number of seconds, not {value!r}") from None
+    if seconds < 0 or (seconds == 0 and not allow_zero) or seconds != seconds:
+        raise UsageError(f"{name} must be a number of seconds greater than 0, not {value!r}")
+    return seconds
+
+
+def load_config(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    x: Mapping[str, str] | None = None,
+) -> Config:
+    """Merge flags > environment > pyproject.toml > defaults and validate the result."""
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    project = read_pyproject(cwd)
+    base = Path(project["__file__"]).parent if "__file__" in project else cwd
+
+    def pick(name: str) -> tuple[Any, str]:
+        env_name, toml_name = SETTINGS[name]
+        if flags.get(name) not in (None, ""):
+            return flags[name], "--" + name.replace("_", "-")
+        if environ.get(env_name, "") != "":
+            return environ[env_name], env_name
+        if toml_name in project:
+            if name in SECRET_SETTINGS:
+                raise UsageError(
+                    f"{project['__file__']}: do not store '{toml_name}' in pyproject.toml; use {env_name} or a flag"
+                )
+            return project[toml_name], f"[tool.cosmigrate] {toml_name}"
+        return None, ""
+
+    endpoint, endpoint_from = pick("endpoint")
+    key, _ = pick("key")
+    connection_string, _ = pick("connection_string")
+    if connection_string:
+        cs_endpoint, cs_key = parse_connection_string(str(connection_string))
+        endpoint = endpoint or cs_endpoint
+        key = key or cs_key
+    endpoint = str(endpoint or EMULATOR_ENDPOINT)
+    parsed = urlparse(endpoint)
+    if parsed.scheme not in ("https", "http") or not parsed.hostname:
+        where = endpoint_from or "the connection string"
+        raise UsageError(f"endpoint {endpoint!r} (from {where}) is not a URL like https://account:443/")
+    loopback = is_loopback(endpoint)
+    if not key:
+        if not loopback:
+            raise UsageError(
+                f"no key for {endpoint}: set COSMOS_KEY or COSMOS_CONNECTION_STRING "
+                "(the emulator key is only used for local endpoints)"
+            )
+        key = EMULATOR_KEY
+
+    database = str(pick("database")[0] or DEFAULT_DATABASE)
+    history_container = str(pick("history_container")[0] or DEFAULT_HISTORY_CONTAINER)
+    for label, value in (("database", database), ("history container", history_container)):
+        if not _ID_PATTERN.match(value):
+            raise UsageError(f"{label} name {value!r} is not a valid Cosmos DB id (no / \\ ? #, 1-255 chars)")
+
+    migrations_value, migrations_from = pick("migrations")
+    migrations = Path(str(migrations_value or DEFAULT_MIGRATIONS))
+    if not migrations.is_absolute():
+        # a path from pyproject.toml is relative to that file; flags and variables to the working directory
+        migrations = (base if migrations_from.startswith("[tool") else cwd) / migrations
+
+    insecure_value, insecure_from = pick("insecure")
+    insecure = _truthy(insecure_from or "--insecure", insecure_value) if insecure_value is not None else False
+    lock_ttl, ttl_from = pick("lock_ttl")
+    lock_timeout, timeout_from = pick("lock_timeout")
+    index_timeout, index_from = pick("index_timeout")
+    return Config(
+        endpoint=endpoint,
+        key=str(key),
+        database=database,
+        migrations=migrations,
+        history_container=history_container,
+        verify_tls=not (insecure or loopback),
+        lock_ttl=_seconds(ttl_from, lock_ttl) if lock_ttl is not None else DEFAULT_LOCK_TTL,
+        lock_timeout=_seconds(timeout_from, lock_timeout, allow_zero=True)
+        if lock_timeout is not None
+        else DEFAULT_LOCK_TIMEOUT,
+        index_timeout=_seconds(index_from, index_timeout) if index_timeout is not None else DEFAULT_INDEX_TIMEOUT,
+        x=dict(x or {}),
+    )

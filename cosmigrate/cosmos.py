@@ -1,0 +1,208 @@
+"""The Cosmos DB side: the client and its retry settings, idempotent container helpers, index waits.
+
+The azure-cosmos client retries throttling (429) and some transient errors itself; those options are set here
+on purpose. What it cannot do is retry a write whose connection was cut after sending (the outcome is
+unknown) or a 503 it gave up on. :func:`resilient` covers that: it retries a step only together with a
+``recover`` read-back that tells whether the lost attempt took effect, so every step stays exactly-once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import structlog
+import urllib3
+from azure.core.exceptions import AzureError, ServiceRequestError, ServiceResponseError
+from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy
+from azure.cosmos import exceptions as cosmos_errors
+
+from cosmigrate.config import Config
+from cosmigrate.errors import DatabaseError
+
+log = structlog.get_logger("cosmigrate")
+T = TypeVar("T")
+
+# Throttling: the client honours x-ms-retry-after-ms up to 9 times within 30 s per request (its defaults,
+# made explicit so that changing them is a decision). Connection errors: 3 tries, 10 s to connect.
+CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_throttle_total": 9,
+    "retry_throttle_backoff_max": 30,
+    "retry_total": 3,
+    "retry_connect": 3,
+    "retry_read": 3,
+    "retry_backoff_max": 10,
+    "connection_timeout": 10,
+    "read_timeout": 60,
+}
+# Our own retries of a step, on top of the client's: statuses that mean "not done, try again later" and the
+# connection errors after which the outcome is unknown.
+TRANSIENT_STATUS = {408, 429, 449, 500, 502, 503}
+STEP_ATTEMPTS = 6
+STEP_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
+SYSTEM_PROPERTIES = ("_rid", "_ts", "_self", "_etag", "_docs", "_sprocs", "_triggers", "_udfs", "_conflicts")
+PROGRESS_HEADER = "x-ms-documentdb-collection-index-transformation-progress"
+
+
+def connect(config: Config) -> CosmosClient:
+    if not config.verify_tls:
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    try:
+        return CosmosClient(
+            config.endpoint, credential=config.key, connection_verify=config.verify_tls, **CLIENT_OPTIONS
+        )
+    except (AzureError, ValueError) as exc:
+        raise DatabaseError(describe(exc, f"cannot connect to {config.endpoint}", config)) from None
+
+
+def describe(exc: BaseException, doing: str, config: Config | None = None) -> str:
+    """One line for an SDK error: what we were doing, the status and the service's message, redacted."""
+    if isinstance(exc, cosmos_errors.CosmosHttpResponseError):
+        message = str(getattr(exc, "message", "") or exc).splitlines()[0]
+        if exc.status_code == 401:
+            hint = "check the key (COSMOS_KEY / COSMOS_CONNECTION_STRING)"
+        elif exc.status_code == 403:
+            hint = "the credential may lack the right (Entra ID tokens cannot manage containers: use the key)"
+        elif exc.status_code == 429:
+            hint = "the account is throttling: raise its throughput or retry later"
+        else:
+            hint = "check the service's message above"
+        text = f"{doing}: Cosmos DB answered {exc.status_code} ({message.strip()}); {hint}"
+    elif isinstance(exc, ServiceRequestError | ServiceResponseError):
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = f"{doing}: the endpoint could not be reached ({reason}); check the endpoint and the network"
+    else:
+        text = f"{doing}: {type(exc).__name__}: {exc}"
+    return config.redact(text) if config else text
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, cosmos_errors.CosmosHttpResponseError):
+        return exc.status_code in TRANSIENT_STATUS
+    return isinstance(exc, ServiceRequestError | ServiceResponseError | cosmos_errors.CosmosClientTimeoutError)
+
+
+class _NotRecovered:
+    """Sentinel: the read-back found that the lost attempt did not take effect."""
+
+
+NOT_DONE: Any = _NotRecovered()
+
+
+def resilient(
+    step: str,
+    action: Callable[[], T],
+    recover: Callable[[], T] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``action``, retrying transient failures; after one, ask ``recover`` whether it took effect.
+
+    ``recover`` reads back (the container, the item) and returns the result as if ``action`` had succeeded,
+    or :data:`NOT_DONE`. Without ``recover`` the action must be idempotent (a read, an upsert, a delete that
+    accepts 404). The last error propagates as it is, for the caller to describe.
+    """
+    for attempt in range(STEP_ATTEMPTS):
+        try:
+            return action()
+        except Exception as exc:
+            if not is_transient(exc) or attempt == STEP_ATTEMPTS - 1:
+                raise
+            log.debug("retrying", step=step, attempt=attempt + 1, error=type(exc).__name__)
+            sleep(STEP_BACKOFF[min(attempt, len(STEP_BACKOFF) - 1)])
+            if recover is not None:
+                outcome = resilient(f"{step} (read back)", recover, sleep=sleep)
+                if outcome is not NOT_DONE:
+                    return outcome
+    raise AssertionError("unreachable")
+
+
+def read_container(database: DatabaseProxy, container_id: str) -> dict[str, Any] | None:
+    """The container's stored properties, or None when it does not exist."""
+
+    def read() -> dict[str, Any] | None:
+        try:
+            return dict(database.get_container_client(container_id).read())
+        except cosmos_errors.CosmosResourceNotFoundError:
+            return None
+
+    return resilient(f"read container {container_id}", read)
+
+
+def ensure_database(client: CosmosClient, database_id: str) -> DatabaseProxy:
+    """The database, created if missing. Concurrent creators race: a 409 means someone else made it."""
+    database = client.get_database_client(database_id)
+
+    def exists() -> Any:
+        try:
+            database.read()
+            return database
+        except cosmos_errors.CosmosResourceNotFoundError:
+            return NOT_DONE
+
+    def create() -> Any:
+        if exists() is database:
+            return database
+        with contextlib.suppress(cosmos_errors.CosmosResourceExistsError):
+            client.create_database(database_id)
+        return database
+
+    resilient(f"create database {database_id}", create, recover=exists)
+    return database
+
+
+def create_container(database: DatabaseProxy, body: dict[str, Any]) -> dict[str, Any]:
+    """Create from a full REST body; a 409 or an unknown outcome is settled by reading the container back."""
+    container_id = body["id"]
+
+    def recover() -> dict[str, Any]:
+        found = read_container(database, container_id)
+        return found if found is not None else NOT_DONE
+
+    def create() -> dict[str, Any]:
+        try:
+            return dict(database.client_connection.CreateContainer(database.database_link, body))
+        except cosmos_errors.CosmosResourceExistsError:
+            found = read_container(database, container_id)
+            if found is None:  # deleted again in between; let the retry create it
+                raise
+            return found
+
+    return resilient(f"create container {container_id}", create, recover=recover)
+
+
+def replace_container(database: DatabaseProxy, properties: dict[str, Any]) -> dict[str, Any]:
+    """Replace with the full definition (REST PUT, idempotent). ``DatabaseProxy.replace_container`` does not
+    send the unique key policy and resets whatever it is not given, so the stored properties are re-sent."""
+    body = {k: v for k, v in properties.items() if k not in SYSTEM_PROPERTIES}
+    link = f"{database.database_link}/colls/{body['id']}"
+    return resilient(
+        f"replace container {body['id']}",
+        lambda: dict(database.client_connection.ReplaceContainer(link, body)),
+    )
+
+
+def delete_container(database: DatabaseProxy, container_id: str) -> bool:
+    """Delete; True when this call removed it, False when it was already gone."""
+
+    def delete() -> bool:
+        try:
+            database.delete_container(container_id)
+            return True
+        except cosmos_errors.CosmosResourceNotFoundError:
+            return False
+
+    return resilient(f"delete container {container_id}", delete)
+
+
+def transformation_progress(container: ContainerProxy) -> int:
+    """0-100 while the index is rebuilt; 100 when done (the header is -1 or absent when nothing runs)."""
+    properties = resilient(f"read index progress of {container.id}", lambda: container.read(populate_quota_info=True))
+    headers = properties.get_response_headers()
+    raw = headers.get(PROGRESS_HEADER)
+    try:
+        value = int(str(raw))
+    except ValueError:
+        return 100
+    return 100 if value < 0 else min(value, 100)

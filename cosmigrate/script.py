@@ -1,0 +1,146 @@
+"""Finding and loading migration scripts, and their checksums.
+
+Scripts are loaded from their file path with importlib, never as a package, so ``migrations/`` needs no
+``__init__.py`` and two projects' scripts never collide in ``sys.modules``. Every way a file can be wrong is
+reported as one line naming the file (and the line, for syntax errors) before anything touches the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from cosmigrate.errors import ScriptError, UsageError
+from cosmigrate.revision import Node, RevisionGraph
+
+FILE_NAME = re.compile(r"^(?P<number>\d+)_(?P<slug>[A-Za-z0-9_]+)\.py$")
+
+
+@dataclass(frozen=True)
+class Script:
+    """One loaded migration file."""
+
+    revision: str
+    down_revision: str | None
+    description: str
+    path: Path
+    checksum: str
+    upgrade: Callable[[Any], None]
+    downgrade: Callable[[Any], None]
+
+    @property
+    def node(self) -> Node:
+        return Node(self.revision, self.down_revision, self.path.name)
+
+
+def checksum(content: bytes) -> str:
+    """sha256 of the script with line endings normalised and any BOM dropped.
+
+    A CRLF checkout (git autocrlf on Windows) or an editor's BOM is not a change (flyway#253).
+    """
+    if content.startswith(b"\xef\xbb\xbf"):
+        content = content[3:]
+    normalised = content.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return "sha256:" + hashlib.sha256(normalised).hexdigest()
+
+
+def discover(folder: Path) -> list[Path]:
+    """Migration files in ``folder``: ``NNN_slug.py``; other ``.py`` files are an error, not silently skipped."""
+    if not folder.is_dir():
+        raise UsageError(
+            f"migrations folder {folder} does not exist: create it or point --migrations / COSMIGRATE_MIGRATIONS at it"
+        )
+    files = []
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        if not FILE_NAME.match(path.name):
+            raise ScriptError(
+                f"{path}: migration file names must look like 001_create_things.py (digits, underscore, "
+                "letters/digits/underscores); rename it, or prefix helpers with _"
+            )
+        files.append(path)
+    return files
+
+
+def load(path: Path) -> Script:
+    content = path.read_bytes()
+    module = _import(path)
+    revision = getattr(module, "revision", None)
+    if not isinstance(revision, str) or not revision:
+        raise ScriptError(f'{path}: no revision = "..." string at module level; add one (e.g. revision = "005")')
+    if not hasattr(module, "down_revision"):
+        raise ScriptError(f"{path}: no down_revision at module level; set it to the previous revision or None")
+    down_revision = module.down_revision
+    if down_revision is not None and (not isinstance(down_revision, str) or not down_revision):
+        raise ScriptError(f"{path}: down_revision must be a revision string or None, not {down_revision!r}")
+    number = FILE_NAME.match(path.name)
+    if number and number["number"] != revision:
+        raise ScriptError(
+            f"{path}: the file number {number['number']} and revision = {revision!r} disagree; make them equal"
+        )
+    for name in ("upgrade", "downgrade"):
+        if not callable(getattr(module, name, None)):
+            raise ScriptError(f"{path}: no {name}(op) function; define one (it may do nothing, with a comment why)")
+    doc = (module.__doc__ or "").strip()
+    return Script(
+        revision=revision,
+        down_revision=down_revision,
+        description=doc.splitlines()[0].strip() if doc else path.stem.split("_", 1)[-1].replace("_", " "),
+        path=path,
+        checksum=checksum(content),
+        upgrade=module.upgrade,
+        downgrade=module.downgrade,
+    )
+
+
+def _import(path: Path) -> ModuleType:
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    name = f"cosmigrate_migration_{digest}_" + re.sub(r"\W", "_", path.stem)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ScriptError(f"{path}: cannot be loaded as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise ScriptError(f"{path}:{exc.lineno}: syntax error: {exc.msg}; fix the script") from None
+    except Exception as exc:
+        line = _line_in(path, exc)
+        raise ScriptError(f"{path}{line}: loading failed with {type(exc).__name__}: {exc}; fix the script") from None
+    finally:
+        sys.modules.pop(name, None)
+    return module
+
+
+def _line_in(path: Path, exc: BaseException) -> str:
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if Path(frame.filename) == path:
+            return f":{frame.lineno}"
+    return ""
+
+
+@dataclass(frozen=True)
+class ScriptSet:
+    """The loaded scripts of a folder and their graph."""
+
+    graph: RevisionGraph
+    by_revision: dict[str, Script]
+
+    @property
+    def ordered(self) -> list[Script]:
+        return [self.by_revision[node.revision] for node in self.graph.order]
+
+
+def load_all(folder: Path) -> ScriptSet:
+    scripts = [load(path) for path in discover(folder)]
+    graph = RevisionGraph(script.node for script in scripts)
+    return ScriptSet(graph=graph, by_revision={script.revision: script for script in scripts})

@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+/*
+ * Local Cosmos DB endpoint for cosmigrate: @vercel/cosmosdb-server (a real Cosmos DB REST server over HTTPS),
+ * started with keep-alive and corrected where it differs from the real service in ways a migration tool
+ * depends on (see ../shared/NOTES.md and README.md "The local endpoint"):
+ *
+ *  1. Keep-alive. The package's CLI closes every connection (~39 req/s); keep-alive serves ~760 req/s.
+ *  2. Replacing a container keeps its documents. The package builds a new, empty Collection object on
+ *     replace; we move the old documents, functions and partition key ranges onto the new object.
+ *  3. A unique key with several paths is checked on the paths taken together, as Azure does. The package
+ *     checks each path alone; we give the document store one combined key per unique key.
+ *  4. Index transformation progress is honest enough to test against: after a replace that changes the
+ *     indexing policy, reads of that container report progress 0 rising to 100 over
+ *     COSMOS_LOCAL_INDEX_SECONDS seconds (default 2), instead of always -1.
+ *
+ * Usage: node server.js [--port N] [--host 127.0.0.1]   (port 0 picks a free one)
+ * Prints one line "listening <host>:<port>" on stdout when ready.
+ */
+"use strict";
+
+const lib = (name) => require(`@vercel/cosmosdb-server/lib/${name}`);
+
+// (3) Combined unique keys. The package looks a document up by one "key path" at a time through getValue;
+// a combined key path is encoded as one segment that getValue expands to the JSON of all its paths' values.
+const COMBINED = "__cosmigrate_unique__";
+const getValueModule = lib("utils/get-value");
+const plainGetValue = getValueModule.default;
+getValueModule.default = (keys, obj) => {
+  if (keys.length === 1 && keys[0].startsWith(COMBINED)) {
+    const paths = JSON.parse(decodeURIComponent(keys[0].slice(COMBINED.length)));
+    const values = paths.map((p) => plainGetValue(p.slice(1).split("/"), obj));
+    return JSON.stringify(values.map((v) => (v === undefined ? null : v)));
+  }
+  return plainGetValue(keys, obj);
+};
+const combinedKeyPath = (paths) => `/${COMBINED}${encodeURIComponent(JSON.stringify(paths))}`;
+
+const Collections = lib("account/collections").default;
+const plainNewItem = Collections.prototype._newItem;
+Collections.prototype._newItem = function newItem(data) {
+  const collection = plainNewItem.call(this, data);
+  const uniqueKeys = ((data || {}).uniqueKeyPolicy || {}).uniqueKeys || [];
+  collection.documents._uniqueKeyPaths = uniqueKeys.map((k) => combinedKeyPath(k.paths)).concat("/id");
+  return collection;
+};
+
+// (2) and (4): keep the documents across a replace and start an index transformation clock.
+const transformStartedAt = new Map(); // container _rid -> ms
+const plainReplace = Collections.prototype.replace;
+Collections.prototype.replace = function replace(data, original) {
+  const old = this._data.get(original._rid);
+  const result = plainReplace.call(this, data, original);
+  const fresh = this._data.get(result._rid);
+  if (old && fresh && old !== fresh) {
+    for (const store of ["documents", "userDefinedFunctions", "partitionKeyRanges"]) {
+      const kept = old[store];
+      kept._parent = fresh;
+      fresh[store] = kept;
+    }
+  }
+  if (JSON.stringify(original.indexingPolicy) !== JSON.stringify(result.indexingPolicy)) {
+    transformStartedAt.set(result._rid, Date.now());
+  }
+  return result;
+};
+
+const indexSeconds = Number(process.env.COSMOS_LOCAL_INDEX_SECONDS || "2");
+const PROGRESS = "x-ms-documentdb-collection-index-transformation-progress";
+const readCollection = lib("handler/read-collection");
+const plainReadCollection = readCollection.default;
+readCollection.default = async (account, req, res, params) => {
+  const body = await plainReadCollection(account, req, res, params);
+  const started = body && transformStartedAt.get(body._rid);
+  if (started !== undefined) {
+    const elapsed = (Date.now() - started) / 1000;
+    if (elapsed >= indexSeconds) {
+      transformStartedAt.delete(body._rid);
+      res.setHeader(PROGRESS, "100");
+    } else {
+      res.setHeader(PROGRESS, String(Math.floor((elapsed / indexSeconds) * 100)));
+    }
+  }
+  return body;
+};
+
+// Required only now, so that the routes table picks up the patched handlers.
+const { createHttpsServer } = require("@vercel/cosmosdb-server");
+
+function parseArgs(argv) {
+  const args = { port: 8081, host: "127.0.0.1" };
+  for (let i = 0; i < argv.length; i += 1) {
+    if (argv[i] === "--port") args.port = Number(argv[(i += 1)]);
+    else if (argv[i] === "--host") args.host = argv[(i += 1)];
+    else {
+      process.stderr.write(`unknown argument ${argv[i]}; usage: node server.js [--port N] [--host H]\n`);
+      process.exit(2);
+    }
+  }
+  return args;
+}
+
+const args = parseArgs(process.argv.slice(2));
+const server = createHttpsServer({ keepAlive: true });
+server.keepAliveTimeout = 120000;
+server.headersTimeout = 125000;
+server.on("error", (err) => {
+  process.stderr.write(`local Cosmos DB endpoint: ${err.message}\n`);
+  process.exit(1);
+});
+server.listen(args.port, args.host, () => {
+  const { port } = server.address();
+  process.stdout.write(`listening ${args.host}:${port}\n`);
+});
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => process.exit(0));
