@@ -208,7 +208,7 @@ def _database(config: Config) -> Iterator[tuple[CosmosClient, DatabaseProxy]]:
         yield client, client.get_database_client(config.database)
     except AzureError as exc:
         doing = f"{config.endpoint}, database {config.database}"
-        raise DatabaseError(cosmos.describe(exc, doing, config)) from None
+        raise DatabaseError(cosmos.describe(exc, doing, config)) from exc
     finally:
         client.__exit__()  # type: ignore[no-untyped-call]
 

@@ -94,7 +94,16 @@ class SchemaHistory:
 
         def query() -> list[dict[str, Any]]:
             try:
-                return list(self.container.query_items("SELECT * FROM c", partition_key=SCOPE, max_item_count=1000))
+                # The filter on the partition key is redundant with partition_key= for Azure, but the local
+                # endpoint only accepts single-partition queries that name their partition key.
+                return list(
+                    self.container.query_items(
+                        "SELECT * FROM c WHERE c.scope = @scope",
+                        parameters=[{"name": "@scope", "value": SCOPE}],
+                        partition_key=SCOPE,
+                        max_item_count=1000,
+                    )
+                )
             except cosmos_errors.CosmosResourceNotFoundError:
                 return []
 

@@ -1,0 +1,89 @@
+"""Start the project's local Cosmos DB endpoint (``emulator/server.js``) and the fault proxy for tests.
+
+Each is a real HTTPS server in its own Node process on a free loopback port; nothing here imitates Cosmos DB
+in Python. ``npm ci`` runs first when ``emulator/node_modules`` is missing, so a fresh clone needs nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EMULATOR = ROOT / "emulator"
+FAULT_PROXY = Path(__file__).resolve().parent / "fault_proxy.js"
+
+
+def ensure_node_modules() -> None:
+    if (EMULATOR / "node_modules" / "@vercel" / "cosmosdb-server").is_dir():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm is needed to install the local Cosmos DB endpoint (emulator/package.json)")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=EMULATOR, check=True, stdout=subprocess.DEVNULL)
+
+
+@dataclass
+class NodeServer:
+    """A Node process that printed ``listening HOST:PORT``."""
+
+    process: subprocess.Popen[str]
+    url: str
+
+    @classmethod
+    def start(cls, script: Path, *args: str, env: dict[str, str] | None = None) -> NodeServer:
+        process = subprocess.Popen(
+            ["node", str(script), "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.startswith("listening "):
+            process.kill()
+            error = process.stderr.read() if process.stderr else ""
+            raise RuntimeError(f"{script.name} did not start: {line!r} {error[-2000:]}")
+        return cls(process, "https://" + line.split(" ", 1)[1])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream:
+                stream.close()
+
+
+def start_endpoint(index_seconds: float = 1.0) -> NodeServer:
+    ensure_node_modules()
+    return NodeServer.start(EMULATOR / "server.js", env={"COSMOS_LOCAL_INDEX_SECONDS": str(index_seconds)})
+
+
+def start_fault_proxy(upstream: str, rate429: float, rate503: float, rate_reset: float, seed: int) -> NodeServer:
+    return NodeServer.start(
+        FAULT_PROXY,
+        "--upstream", upstream,
+        "--rate429", str(rate429),
+        "--rate503", str(rate503),
+        "--rate-reset", str(rate_reset),
+        "--seed", str(seed),
+    )  # fmt: skip
+
+
+def fault_counts(proxy_url: str) -> dict[str, int]:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with urllib.request.urlopen(proxy_url + "/__faults", context=context, timeout=10) as response:
+        return dict(json.load(response))
