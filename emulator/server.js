@@ -9,7 +9,9 @@
  *     replace; we move the old documents, functions and partition key ranges onto the new object.
  *  3. A unique key with several paths is checked on the paths taken together, as Azure does. The package
  *     checks each path alone; we give the document store one combined key per unique key.
- *  4. Index transformation progress is honest enough to test against: after a replace that changes the
+ *  4. A point read of a missing document answers 404. The package dereferences the missing document and
+ *     answers 500 ("Cannot read properties of undefined"), which clients treat as a transient error.
+ *  5. Index transformation progress is honest enough to test against: after a replace that changes the
  *     indexing policy, reads of that container report progress 0 rising to 100 over
  *     COSMOS_LOCAL_INDEX_SECONDS seconds (default 2), instead of always -1.
  *
@@ -44,7 +46,7 @@ Collections.prototype._newItem = function newItem(data) {
   return collection;
 };
 
-// (2) and (4): keep the documents across a replace and start an index transformation clock.
+// (2) and (5): keep the documents across a replace and start an index transformation clock.
 const transformStartedAt = new Map(); // container _rid -> ms
 const plainReplace = Collections.prototype.replace;
 Collections.prototype.replace = function replace(data, original) {
@@ -81,6 +83,19 @@ readCollection.default = async (account, req, res, params) => {
     }
   }
   return body;
+};
+
+// (4) 404 for a point read of a missing document: the handler's only dereference of an absent document.
+const readDocument = lib("handler/read-document");
+const plainReadDocument = readDocument.default;
+readDocument.default = (account, req, res, params) => {
+  try {
+    return plainReadDocument(account, req, res, params);
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+    res.statusCode = 404;
+    return { code: "NotFound", message: "Entity with the specified id does not exist in the system." };
+  }
 };
 
 // Required only now, so that the routes table picks up the patched handlers.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import urllib3
 from azure.cosmos import CosmosClient, DatabaseProxy
+from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.config import EMULATOR_KEY, Config, load_config
 from tests.harness.local_endpoint import NodeServer, start_endpoint
@@ -42,10 +44,8 @@ def cosmos(endpoint: str) -> Iterator[CosmosClient]:
 def database_name(cosmos: CosmosClient) -> Iterator[str]:
     name = f"t{uuid.uuid4().hex[:12]}"
     yield name
-    try:
+    with contextlib.suppress(cosmos_errors.CosmosResourceNotFoundError):  # not every test creates it
         cosmos.delete_database(name)
-    except Exception:
-        pass  # never created by this test
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +36,16 @@ class NodeServer:
 
     process: subprocess.Popen[str]
     url: str
+    log: Path
 
     @classmethod
     def start(cls, script: Path, *args: str, env: dict[str, str] | None = None) -> NodeServer:
+        # stderr goes to a file: a pipe nobody drains would block the server once full
+        log = tempfile.NamedTemporaryFile("w+", prefix=f"{script.stem}-", suffix=".log", delete=False)
         process = subprocess.Popen(
             ["node", str(script), "--port", "0", *args],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=log,
             text=True,
             env={**os.environ, **(env or {})},
         )
@@ -49,9 +53,9 @@ class NodeServer:
         line = process.stdout.readline().strip()
         if not line.startswith("listening "):
             process.kill()
-            error = process.stderr.read() if process.stderr else ""
-            raise RuntimeError(f"{script.name} did not start: {line!r} {error[-2000:]}")
-        return cls(process, "https://" + line.split(" ", 1)[1])
+            log.seek(0)
+            raise RuntimeError(f"{script.name} did not start: {line!r} {log.read()[-2000:]}")
+        return cls(process, "https://" + line.split(" ", 1)[1], Path(log.name))
 
     def stop(self) -> None:
         self.process.terminate()
@@ -60,9 +64,8 @@ class NodeServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream:
-                stream.close()
+        if self.process.stdout:
+            self.process.stdout.close()
 
 
 def start_endpoint(index_seconds: float = 1.0) -> NodeServer:
