@@ -46,7 +46,7 @@ def test_second_contender_waits_then_times_out_naming_the_holder(history: Schema
         second = Lease(history, ttl=30)
         seen = []
         started = time.monotonic()
-        with pytest.raises(LockError, match="held by .*cosmigrate unlock"):
+        with pytest.raises(LockError, match=r"held by .*cosmigrate unlock"):
             second.acquire(timeout=0.6, on_wait=seen.append)
         assert time.monotonic() - started >= 0.6
         assert [h.lease_id for h in seen] == [first.lease_id]
@@ -83,7 +83,7 @@ def test_exactly_one_of_many_contenders_takes_over_an_expired_lease(history: Sch
         barrier = threading.Barrier(len(leases))
         winners: list[Lease] = []
 
-        def contend(lease: Lease) -> None:
+        def contend(lease: Lease, barrier: threading.Barrier = barrier, winners: list[Lease] = winners) -> None:
             barrier.wait()
             try:
                 lease.acquire(timeout=0)
@@ -119,7 +119,7 @@ def test_a_lost_lease_stops_the_holder(history: SchemaHistory) -> None:
     lease.acquire(timeout=0)
     plant_lock(history, "usurper", expires_in=30)  # e.g. an operator's unlock and another run's take-over
     time.sleep(0.8)
-    with pytest.raises(LockError, match="lost.*ghost@elsewhere"):
+    with pytest.raises(LockError, match=r"lost.*ghost@elsewhere"):
         lease.check()
     lease.release()  # does not delete someone else's lease
     holder = read_holder(history)
@@ -152,8 +152,8 @@ def test_lock_is_released_after_a_failed_run(
     make_config: Callable[..., Config], tmp_path: Path, cosmos: CosmosClient
 ) -> None:
     (tmp_path / "001_boom.py").write_text(
-        '"""Boom."""\nrevision = "001"\ndown_revision = None\n\n\ndef upgrade(op):\n    raise RuntimeError("boom")\n\n\n'
-        "def downgrade(op):\n    pass\n"
+        '"""Boom."""\nrevision = "001"\ndown_revision = None\n\n\n'
+        'def upgrade(op):\n    raise RuntimeError("boom")\n\n\ndef downgrade(op):\n    pass\n'
     )
     config = make_config(migrations=tmp_path)
     with pytest.raises(Exception, match="boom"):
@@ -177,7 +177,7 @@ def test_eight_concurrent_up_processes_apply_each_revision_once(
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-            )  # fmt: skip
+            )
             for _ in range(8)
         ]
         outputs = [process.communicate(timeout=180) for process in processes]

@@ -273,9 +273,7 @@ def seed_tenant_integrations(database: DatabaseProxy, statuses: list[str]) -> An
     return container
 
 
-def test_legacy_guard_stops_at_004_and_force_drops(
-    make_config: Callable[..., Config], database: DatabaseProxy
-) -> None:
+def test_legacy_guard_stops_at_004_and_force_drops(make_config: Callable[..., Config], database: DatabaseProxy) -> None:
     legacy = seed_tenant_integrations(database, ["active", "disabled"])
     with pytest.raises(PreconditionRefused, match="tenant-integrations still has 1 active or connected"):
         command.up(make_config())
@@ -317,4 +315,3 @@ def test_legacy_integrations_container_is_guarded_then_replaced(
     command.up(make_config())
     assert_seed_definition(database, "integrations")
     assert list(database.get_container_client("integrations").read_all_items()) == []
-

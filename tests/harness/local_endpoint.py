@@ -41,7 +41,7 @@ class NodeServer:
     @classmethod
     def start(cls, script: Path, *args: str, env: dict[str, str] | None = None) -> NodeServer:
         # stderr goes to a file: a pipe nobody drains would block the server once full
-        log = tempfile.NamedTemporaryFile("w+", prefix=f"{script.stem}-", suffix=".log", delete=False)
+        log = tempfile.NamedTemporaryFile("w+", prefix=f"{script.stem}-", suffix=".log", delete=False)  # noqa: SIM115
         process = subprocess.Popen(
             ["node", str(script), "--port", "0", *args],
             stdout=subprocess.PIPE,
