@@ -1,0 +1,210 @@
+"""Failed and interrupted revisions, changed and missing scripts, repair and stamp, on the real endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.cosmos import CosmosClient
+
+from cosmigrate import command
+from cosmigrate.config import Config
+from cosmigrate.definitions import normalise_indexing_policy, normalise_unique_keys
+from cosmigrate.errors import HistoryConflict, MigrationFailed
+from cosmigrate.history import SchemaHistory
+from tests.conftest import MIGRATIONS, ROOT, CliResult
+
+YES: command.Confirm = lambda _question: True
+
+
+@pytest.fixture
+def scripts(tmp_path: Path) -> Path:
+    """A copy of the project's migrations that a test may break, fix or extend."""
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def end_state(cosmos: CosmosClient, config: Config) -> dict[str, Any]:
+    """What a run leaves: every container's definition and the history (state and checksum per revision)."""
+    database = cosmos.get_database_client(config.database)
+    containers = {}
+    for properties in database.list_containers():
+        if properties["id"] == config.history_container:
+            continue
+        containers[properties["id"]] = (
+            properties["partitionKey"]["paths"],
+            normalise_unique_keys(properties.get("uniqueKeyPolicy")),
+            normalise_indexing_policy(properties.get("indexingPolicy")),
+            properties.get("defaultTtl"),
+        )
+    records = SchemaHistory(database, config.history_container).records()
+    return {
+        "containers": containers,
+        "history": {rev: (r.state, r.checksum, r.description) for rev, r in sorted(records.items())},
+    }
+
+
+def test_a_failing_revision_is_recorded_and_blocks_until_repaired(
+    make_config: Callable[..., Config], scripts: Path, cosmos: CosmosClient
+) -> None:
+    script = scripts / "003_reindex_integration_connections.py"
+    edit(script, "def upgrade(op):\n", "def upgrade(op):\n    raise RuntimeError('disk on fire')\n")
+    config = make_config(migrations=scripts)
+    with pytest.raises(MigrationFailed, match=r"revision 003 .*disk on fire.*cosmigrate repair"):
+        command.up(config)
+    status = command.status(config)
+    assert [v.revision for v in status.applied] == ["001", "002"]
+    assert [(v.revision, v.error) for v in status.failed] == [("003", "RuntimeError: disk on fire")]
+    assert [v.revision for v in status.pending] == ["004"]
+    with pytest.raises(HistoryConflict, match=r"revision 003 failed .*cosmigrate repair"):
+        command.up(config)
+
+    edit(script, "    raise RuntimeError('disk on fire')\n", "")  # the fix
+    with pytest.raises(HistoryConflict, match="003"):  # fixed, but still marked failed until repaired
+        command.up(config)
+    repaired = command.repair(config, YES)
+    assert repaired.removed_failed == ["003"]
+    assert [v.revision for v in command.status(config).pending] == ["003", "004"]
+    assert [s.revision for s in command.up(config).steps] == ["003", "004"]
+
+
+def test_status_cli_reports_failed_revisions_in_json_and_exits_1(
+    make_config: Callable[..., Config], scripts: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    edit(scripts / "002_create_integrations.py", "def upgrade(op):\n", "def upgrade(op):\n    1 / 0\n")
+    failed_up = run_cli("up", "--migrations", str(scripts))
+    assert failed_up.code == 1 and "Traceback" not in failed_up.stderr
+    assert failed_up.stderr.strip().splitlines()[-1].startswith("error: revision 002")
+    status = run_cli("status", "--json", "--migrations", str(scripts))
+    assert status.code == 1  # blocked: up would refuse
+    body = json.loads(status.stdout)
+    assert body["current"] == "001" and body["head"] == "004"
+    assert body["failed"] == [
+        {
+            "revision": "002",
+            "description": body["failed"][0]["description"],
+            "state": "failed",
+            "applied_at": None,
+            "checksum": None,
+            "error": "ZeroDivisionError: division by zero",
+            "applied_by": body["failed"][0]["applied_by"],
+        }
+    ]
+    assert [p["revision"] for p in body["pending"]] == ["003", "004"]
+    table = run_cli("status", "--migrations", str(scripts))
+    assert "002       failed" in table.stdout and "ZeroDivisionError" in table.stdout
+
+
+def test_a_changed_script_blocks_up_but_a_crlf_checkout_does_not(
+    make_config: Callable[..., Config], scripts: Path
+) -> None:
+    config = make_config(migrations=scripts)
+    command.up(config, target="002")
+    first = scripts / "001_create_integration_providers.py"
+    first.write_bytes(first.read_bytes().replace(b"\n", b"\r\n"))  # what git autocrlf does on Windows
+    assert command.status(config).changed == []
+    assert [s.revision for s in command.up(config, target="003").steps] == ["003"]
+
+    edit(first, '"/status/*"', '"/state/*"')
+    status = command.status(config)
+    assert [v.revision for v in status.changed] == ["001"] and status.blocked
+    with pytest.raises(HistoryConflict, match=r"revision 001: 001_create_integration_providers.py changed"):
+        command.up(config)
+    assert command.repair(config, YES).realigned == ["001"]
+    assert command.status(config).changed == []
+    assert [s.revision for s in command.up(config).steps] == ["004"]
+
+
+def test_a_missing_script_of_an_applied_revision_blocks_up(make_config: Callable[..., Config], scripts: Path) -> None:
+    config = make_config(migrations=scripts)
+    command.up(config)
+    (scripts / "004_drop_deprecated_containers.py").unlink()
+    status = command.status(config)
+    assert [v.revision for v in status.missing] == ["004"]
+    with pytest.raises(HistoryConflict, match="004 is recorded but no script declares"):
+        command.down(config)
+    assert command.repair(config, YES).removed_missing == ["004"]
+    assert command.status(config).current == "003"
+
+
+def test_repair_asks_before_accepting_changes(make_config: Callable[..., Config], scripts: Path) -> None:
+    config = make_config(migrations=scripts)
+    command.up(config, target="001")
+    edit(scripts / "001_create_integration_providers.py", '"/name/*"', '"/title/*"')
+    with pytest.raises(Exception, match="repair cancelled"):
+        command.repair(config, lambda _question: False)
+    assert [v.revision for v in command.status(config).changed] == ["001"]
+
+
+def test_stamp_adopts_an_existing_database_and_base_clears(
+    make_config: Callable[..., Config], cosmos: CosmosClient
+) -> None:
+    config = make_config()
+    stamped = command.stamp(config, "002")
+    assert stamped.stamped == ["001", "002"]
+    database = cosmos.get_database_client(config.database)
+    assert [c["id"] for c in database.list_containers()] == ["cosmigrate_history"]  # nothing ran
+    history = command.history(config)
+    assert [(r["revision"], r["stamped"]) for r in history.records] == [("001", True), ("002", True)]
+    assert [s.revision for s in command.up(config).steps] == ["003", "004"]
+    cleared = command.stamp(config, "base")
+    assert cleared.removed == ["001", "002", "003", "004"]
+    assert command.status(config).current is None
+
+
+def test_up_killed_mid_revision_is_reported_then_repaired_to_a_clean_end_state(
+    make_config: Callable[..., Config], scripts: Path, cosmos: CosmosClient, cli_env: dict[str, str]
+) -> None:
+    """SIGKILL in the middle of 003 (after its container exists, before it is recorded)."""
+    edit(
+        scripts / "003_reindex_integration_connections.py",
+        "    op.create_container(CONTAINER, partition_key=PARTITION_KEY, indexing_policy=INDEXING_POLICY)\n",
+        "    op.create_container(CONTAINER, partition_key=PARTITION_KEY, indexing_policy=INDEXING_POLICY)\n"
+        "    if op.flag('hang'):\n        import time\n        time.sleep(120)\n",
+    )
+    config = make_config(migrations=scripts)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cosmigrate", "up", "--lock-ttl", "2", "-x", "hang=true"],
+        env={**cli_env, "COSMIGRATE_MIGRATIONS": str(scripts)},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not command.status(config).running:
+        assert time.monotonic() < deadline, "003 never started"
+        time.sleep(0.1)
+    assert [v.revision for v in command.status(config).running] == ["003"]
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+    time.sleep(2.5)  # the lease expires: the running record is now an interrupted, failed revision
+    status = command.status(config)
+    assert [v.revision for v in status.failed] == ["003"] and "interrupted" in (status.failed[0].error or "")
+    with pytest.raises(HistoryConflict, match=r"revision 003 failed \(interrupted.*cosmigrate repair"):
+        command.up(config)
+    assert command.repair(config, YES).removed_failed == ["003"]
+    assert [s.revision for s in command.up(config).steps] == ["003", "004"]
+
+    clean = make_config(migrations=scripts, database=config.database + "clean")
+    try:
+        command.up(clean)
+        assert end_state(cosmos, config) == end_state(cosmos, clean)
+    finally:
+        cosmos.delete_database(clean.database)
