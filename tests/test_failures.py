@@ -24,7 +24,7 @@ from cosmigrate.history import SchemaHistory
 from tests.conftest import MIGRATIONS, ROOT, CliResult
 
 
-def YES(_question: str) -> bool:  # noqa: N802 - reads as a constant answer
+def YES(_question: str) -> bool:
     return True
 
 
