@@ -1,0 +1,111 @@
+"""The command line as a deploy pipeline and a developer use it: output, JSON, exit codes, dry run, new, check."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from azure.cosmos import CosmosClient, PartitionKey
+from azure.cosmos import exceptions as cosmos_errors
+
+from tests.conftest import MIGRATIONS, CliResult
+
+
+def containers(cosmos: CosmosClient, database_name: str) -> set[str]:
+    try:
+        return {c["id"] for c in cosmos.get_database_client(database_name).list_containers()}
+    except cosmos_errors.CosmosResourceNotFoundError:
+        return set()
+
+
+def test_up_status_down_through_the_cli(run_cli: Callable[..., CliResult]) -> None:
+    before = run_cli("status")
+    assert before.code == 0
+    assert "current base, head 004" in before.stdout
+    assert before.stdout.count("pending") == 4
+
+    up = run_cli("up")
+    assert up.code == 0, up.stderr
+    assert [line.split()[1] for line in up.stdout.splitlines() if line.startswith("applied")] == [
+        "001", "002", "003", "004",
+    ]  # fmt: skip
+    assert "is at 004 (head 004)" in up.stdout
+
+    status = json.loads(run_cli("status", "--json").stdout)
+    assert status["database"] and status["current"] == "004" and status["head"] == "004"
+    assert [a["revision"] for a in status["applied"]] == ["001", "002", "003", "004"]
+    for applied in status["applied"]:
+        assert applied["checksum"].startswith("sha256:") and applied["applied_at"].endswith("Z")
+        assert applied["description"]
+    assert status["pending"] == [] and status["failed"] == []
+
+    again = run_cli("up")
+    assert again.code == 0 and "nothing to do" in again.stdout
+
+    down = run_cli("down", "--steps", "2", "--json")
+    assert down.code == 0
+    body = json.loads(down.stdout)
+    assert [s["revision"] for s in body["steps"]] == ["004", "003"] and body["current"] == "002"
+
+    history = json.loads(run_cli("history", "--json").stdout)
+    assert [(r["revision"], r["state"]) for r in history["records"]] == [("001", "applied"), ("002", "applied")]
+    assert all(r["applied_by"] and r["tool_version"] for r in history["records"])
+
+
+def test_dry_run_writes_nothing_and_says_what_would_happen(
+    run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str
+) -> None:
+    database = cosmos.create_database(database_name)
+    legacy = database.create_container("tenant-integrations", partition_key=PartitionKey("/tenantId"))
+    legacy.create_item({"id": "a", "tenantId": "t", "status": "active"})
+    result = run_cli("up", "--dry-run")
+    assert result.code == 1  # the legacy guard would stop 004
+    assert "would apply 001" in result.stdout and "create container integration_providers" in result.stdout
+    assert "tenant-integrations still has 1 active" in result.stderr
+    assert containers(cosmos, database_name) == {"tenant-integrations"}  # not even the history container
+
+    legacy.delete_item("a", partition_key="t")
+    clean = run_cli("up", "--dry-run", "--json")
+    assert clean.code == 0
+    steps = json.loads(clean.stdout)["steps"]
+    assert [s["revision"] for s in steps] == ["001", "002", "003", "004"]
+    assert steps[3]["actions"] == ["delete container tenant-integrations"]
+    assert containers(cosmos, database_name) == {"tenant-integrations"}
+
+
+def test_json_logs_are_one_object_per_line(run_cli: Callable[..., CliResult]) -> None:
+    result = run_cli("up", "--log-format", "json")
+    assert result.code == 0
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert any(e["event"].startswith("create container integration_providers") for e in events)
+    assert all({"level", "timestamp", "event"} <= set(e) for e in events)
+
+
+def test_new_writes_the_next_chained_script_and_check_accepts_it(
+    run_cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for script in MIGRATIONS.glob("0*.py"):
+        (folder / script.name).write_bytes(script.read_bytes())
+    created = run_cli("new", "Add audit container!", "--migrations", str(folder))
+    assert created.code == 0, created.stderr
+    path = folder / "005_add_audit_container.py"
+    assert str(path) in created.stdout
+    text = path.read_text()
+    assert 'revision = "005"' in text and "down_revision = '004'" in text
+    check = run_cli("check", "--json", "--migrations", str(folder))
+    assert check.code == 0
+    assert json.loads(check.stdout)["revisions"] == ["001", "002", "003", "004", "005"]
+    # a second head (another 005 chained after 004) is what CI must catch
+    (folder / "006_other.py").write_text(text.replace('revision = "005"', 'revision = "006"'))
+    second_head = run_cli("check", "--migrations", str(folder))
+    assert second_head.code == 2 and "two heads" in second_head.stderr
+
+
+def test_version_and_help(run_cli: Callable[..., CliResult]) -> None:
+    version = run_cli("--version")
+    assert version.code == 0 and version.stdout.startswith("cosmigrate, version ")
+    helped = run_cli("up", "--help")
+    assert helped.code == 0 and "--dry-run" in helped.stdout and "-x KEY=VALUE" in helped.stdout
