@@ -217,11 +217,16 @@ def status(config: Config) -> StatusResult:
     """Applied, pending, failed and changed revisions. Reads only: creates nothing, takes no lock."""
     scripts = load_all(config.migrations)
     with _database(config) as (_, database):
-        history = SchemaHistory(database, config.history_container)
-        documents = history.documents()
+        records, lock = _read_history(SchemaHistory(database, config.history_container))
+    return _evaluate(config, scripts, records, lock)
+
+
+def _read_history(store: SchemaHistory) -> tuple[dict[str, Record], tuple[Holder, str] | None]:
+    """Records and lock in one query (they share a partition)."""
+    documents = store.documents()
     lock_doc = next((d for d in documents if d.get("kind") == "lock"), None)
     lock = (Holder.from_document(lock_doc), lock_doc["_etag"]) if lock_doc else None
-    return _evaluate(config, scripts, SchemaHistory.records_of(documents), lock)
+    return SchemaHistory.records_of(documents), lock
 
 
 def history(config: Config) -> HistoryResult:
@@ -345,11 +350,7 @@ def _operations(
 def _dry_run(config: Config, scripts: ScriptSet, target: str) -> RunResult:
     """What ``up`` would do, read-only: no lock, no record, nothing created (not even the history)."""
     with _database(config) as (_, database):
-        history_store = SchemaHistory(database, config.history_container)
-        documents = history_store.documents()
-        records = SchemaHistory.records_of(documents)
-        lock_doc = next((d for d in documents if d.get("kind") == "lock"), None)
-        lock = (Holder.from_document(lock_doc), lock_doc["_etag"]) if lock_doc else None
+        records, lock = _read_history(SchemaHistory(database, config.history_container))
         _refuse_if_blocked(_evaluate(config, scripts, records, lock))
         applied = [r for r, rec in records.items() if rec.state == "applied"]
         plan = [scripts.by_revision[n.revision] for n in scripts.graph.upgrade_plan(applied, target)]
