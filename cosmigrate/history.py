@@ -20,7 +20,7 @@ from azure.cosmos import ContainerProxy, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate import __version__
-from cosmigrate.cosmos import create_container, resilient
+from cosmigrate.cosmos import create_container, read_container, resilient
 
 SCOPE = "history"
 PARTITION_KEY_PATH = "/scope"
@@ -81,6 +81,8 @@ class SchemaHistory:
 
     def ensure(self) -> None:
         """Create the container on first use (concurrent first runs settle on 409)."""
+        if read_container(self.database, self.container_id) is not None:
+            return
         create_container(
             self.database,
             {

@@ -9,7 +9,6 @@ for at most one lease length (Liquibase's locks stay forever, liquibase#6538).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -182,14 +181,18 @@ class Lease:
             return
 
         def delete() -> None:
-            current = read_holder(self.history)
-            if current is None or current[0].lease_id != self.lease_id:
-                return
-            gone = (cosmos_errors.CosmosResourceNotFoundError, cosmos_errors.CosmosAccessConditionFailedError)
-            with contextlib.suppress(*gone):
-                self.history.container.delete_item(
-                    LOCK_ID, partition_key=SCOPE, etag=current[1], match_condition=MatchConditions.IfNotModified
-                )
+            for _ in range(3):
+                try:
+                    self.history.container.delete_item(
+                        LOCK_ID, partition_key=SCOPE, etag=self._etag, match_condition=MatchConditions.IfNotModified
+                    )
+                    return
+                except cosmos_errors.CosmosResourceNotFoundError:
+                    return
+                except cosmos_errors.CosmosAccessConditionFailedError:
+                    # taken over (leave it), or our own renewal landed unanswered (its ETag is read back)
+                    if self._mine() is not True:
+                        return
 
         resilient("release lock", delete)
         self._etag = None

@@ -90,3 +90,10 @@ def fault_counts(proxy_url: str) -> dict[str, int]:
     context.verify_mode = ssl.CERT_NONE
     with urllib.request.urlopen(proxy_url + "/__faults", context=context, timeout=10) as response:
         return dict(json.load(response))
+
+
+def database_requests(proxy_url: str) -> int:
+    """Requests the proxy forwarded to /dbs/…: those the tool makes, without the client's own account reads
+    (endpoint discovery, which the client repeats on a timer of its own)."""
+    counts = fault_counts(proxy_url)
+    return counts["forwarded"] - counts["account"]
