@@ -3,7 +3,7 @@
 # usage: emulator/ctl.sh start|stop|status [PORT]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-state="$here/../.local-endpoint"
+state="$(cd "$here/.." && pwd)/.local-endpoint"
 port="${2:-8081}"
 
 answers() {
