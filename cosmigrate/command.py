@@ -311,7 +311,7 @@ def up(
         _refuse_if_blocked(state)
         applied = [r for r, rec in records.items() if rec.state == "applied"]
         plan = [scripts.by_revision[n.revision] for n in scripts.graph.upgrade_plan(applied, target)]
-        runner = Runner(history_store, lease, _operations(config, database, on_progress), config.redact)
+        runner = Runner(history_store, lease, _operations(config, database, on_progress), config.redact, config.x)
         steps = runner.run(plan, "up", records)
     current = plan[-1].revision if plan else state.current
     return RunResult(config.database, "up", False, steps, current, scripts.graph.head)
@@ -334,7 +334,7 @@ def down(
         _refuse_if_blocked(_evaluate(config, scripts, records, None))
         applied = [r for r, rec in records.items() if rec.state == "applied"]
         plan = [scripts.by_revision[n.revision] for n in scripts.graph.downgrade_plan(applied, target, steps)]
-        runner = Runner(history_store, lease, _operations(config, database, on_progress), config.redact)
+        runner = Runner(history_store, lease, _operations(config, database, on_progress), config.redact, config.x)
         results = runner.run(plan, "down", records)
         remaining = scripts.graph.applied_count(applied) - len(plan)
     current = scripts.graph.order[remaining - 1].revision if remaining > 0 else None

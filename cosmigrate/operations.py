@@ -125,7 +125,7 @@ class Operations:
         an older container of the same name that cannot be adopted, only replaced."""
         validate_container_id(container_id)
         keys = validate_unique_keys(container_id, unique_keys)
-        existing = cosmos.read_container(self._database, container_id)
+        existing = self._read(container_id)
         if existing is None:
             return False
         return partition_key_paths(existing.get("partitionKey")) != [partition_key] or normalise_unique_keys(
@@ -150,7 +150,7 @@ class Operations:
         validate_partition_key(container_id, partition_key)
         keys = validate_unique_keys(container_id, unique_keys)
         policy = validate_indexing_policy(container_id, indexing_policy or default_indexing_policy())
-        existing = cosmos.read_container(self._database, container_id)
+        existing = self._read(container_id)
         if existing is None:
             body: dict[str, Any] = {
                 "id": container_id,
@@ -192,7 +192,7 @@ class Operations:
         """Bring the container to ``policy``, keeping every other property, and wait for the reindex."""
         validate_container_id(container_id)
         policy = validate_indexing_policy(container_id, policy)
-        existing = cosmos.read_container(self._database, container_id)
+        existing = self._read(container_id)
         if existing is None:
             raise DefinitionConflict(
                 f"container {container_id} does not exist, so its indexing policy cannot be replaced; "
@@ -207,7 +207,7 @@ class Operations:
     def delete_container(self, container_id: str, if_exists: bool = True) -> bool:
         """Delete the container; True if it existed. Missing is fine unless ``if_exists=False``."""
         validate_container_id(container_id)
-        if cosmos.read_container(self._database, container_id) is None:
+        if self._read(container_id) is None:
             if not if_exists:
                 raise DefinitionConflict(f"container {container_id} does not exist, so it cannot be deleted")
             self._act(f"skip deleting {container_id} (does not exist)")
@@ -218,6 +218,9 @@ class Operations:
         return True
 
     # -- internals ----------------------------------------------------------------------------------------
+
+    def _read(self, container_id: str) -> dict[str, Any] | None:
+        return cosmos.read_container(self._database, container_id)
 
     def _act(self, action: str) -> None:
         self.actions.append(action)
@@ -250,3 +253,23 @@ class Operations:
                     "on in the service: raise --index-timeout, then cosmigrate repair and up to wait again"
                 )
             time.sleep(self.poll_interval)
+
+
+class ValidatingOperations(Operations):
+    """Runs a script's calls for their argument checks only: no request, nothing logged, nothing exists.
+
+    The runner passes every planned script through this before the first record is written, so an invalid
+    container definition is a usage error (exit 2) with nothing touched, not a failed revision.
+    """
+
+    def __init__(self, x: Mapping[str, str] | None = None) -> None:
+        super().__init__(database=None, x=x, dry_run=True)  # type: ignore[arg-type]
+
+    def _read(self, container_id: str) -> dict[str, Any] | None:
+        return None
+
+    def count(self, container_id: str, where: str = "true", parameters: Sequence[dict[str, Any]] = ()) -> int:
+        return 0
+
+    def _act(self, action: str) -> None:
+        self.actions.append(action)

@@ -8,14 +8,14 @@ back and nothing else is written, so the revision stays pending. Any other excep
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cosmigrate.errors import MigrationFailed, PreconditionRefused
+from cosmigrate.errors import InvalidDefinition, MigrationFailed, PreconditionRefused
 from cosmigrate.history import Record, SchemaHistory, now_iso, who
 from cosmigrate.lock import Lease
-from cosmigrate.operations import Operations
+from cosmigrate.operations import Operations, ValidatingOperations
 from cosmigrate.script import Script
 
 Direction = Literal["up", "down"]
@@ -35,6 +35,17 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
+def validate(plan: list[Script], direction: Direction, x: Mapping[str, str]) -> None:
+    """Check every planned script's container definitions before anything is recorded or changed."""
+    for script in plan:
+        try:
+            (script.upgrade if direction == "up" else script.downgrade)(ValidatingOperations(x))
+        except InvalidDefinition as exc:
+            raise InvalidDefinition(f"{script.path.name}: {exc}; nothing was changed") from None
+        except Exception:
+            continue  # anything else depends on the real database: the real run reports it
+
+
 class Runner:
     def __init__(
         self,
@@ -42,13 +53,16 @@ class Runner:
         lease: Lease,
         make_operations: Callable[[], Operations],
         redact: Callable[[str], str],
+        x: Mapping[str, str],
     ) -> None:
         self.history = history
         self.lease = lease
         self.make_operations = make_operations
         self.redact = redact
+        self.x = x
 
     def run(self, plan: list[Script], direction: Direction, records: dict[str, Record]) -> list[StepResult]:
+        validate(plan, direction, self.x)
         results = []
         for script in plan:
             self.lease.check()

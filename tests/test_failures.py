@@ -19,7 +19,7 @@ from azure.cosmos import CosmosClient
 from cosmigrate import command
 from cosmigrate.config import Config
 from cosmigrate.definitions import normalise_indexing_policy, normalise_unique_keys
-from cosmigrate.errors import HistoryConflict, MigrationFailed
+from cosmigrate.errors import HistoryConflict, InvalidDefinition, MigrationFailed
 from cosmigrate.history import SchemaHistory
 from tests.conftest import MIGRATIONS, ROOT, CliResult
 
@@ -178,6 +178,7 @@ def test_up_killed_mid_revision_is_reported_then_repaired_to_a_clean_end_state(
         scripts / "003_reindex_integration_connections.py",
         "    op.create_container(CONTAINER, partition_key=PARTITION_KEY, indexing_policy=INDEXING_POLICY)\n",
         "    op.create_container(CONTAINER, partition_key=PARTITION_KEY, indexing_policy=INDEXING_POLICY)\n"
+        "    op.container(CONTAINER)  # data work from here: the validating pass stops at it\n"
         "    if op.flag('hang'):\n        import time\n        time.sleep(120)\n",
     )
     config = make_config(migrations=scripts)
@@ -210,3 +211,20 @@ def test_up_killed_mid_revision_is_reported_then_repaired_to_a_clean_end_state(
         assert end_state(cosmos, config) == end_state(cosmos, clean)
     finally:
         cosmos.delete_database(clean.database)
+
+
+def test_an_invalid_definition_anywhere_in_the_plan_stops_before_anything_runs(
+    make_config: Callable[..., Config], scripts: Path, cosmos: CosmosClient
+) -> None:
+    (scripts / "005_bad.py").write_text(
+        '"""Bad."""\nrevision = "005"\ndown_revision = "004"\n\n\n'
+        'def upgrade(op):\n    op.create_container("audit", partition_key="tenantId")\n\n\n'
+        'def downgrade(op):\n    op.delete_container("audit")\n'
+    )
+    config = make_config(migrations=scripts)
+    with pytest.raises(InvalidDefinition, match=r"005_bad.py: container 'audit': partition key 'tenantId'"):
+        command.up(config)
+    status = command.status(config)
+    assert status.applied == [] and status.failed == [] and len(status.pending) == 5
+    containers = {c["id"] for c in cosmos.get_database_client(config.database).list_containers()}
+    assert containers == {"cosmigrate_history"}
