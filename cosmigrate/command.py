@@ -129,7 +129,6 @@ def _evaluate(
     scripts: ScriptSet,
     records: dict[str, Record],
     lock: tuple[Holder, str] | None,
-    held_by_me: str | None = None,
 ) -> StatusResult:
     """Combine files and records. A ``running`` record is live only while its lease is; otherwise it was
     interrupted and counts as failed (the "dirty" state, named and explained)."""
@@ -142,14 +141,12 @@ def _evaluate(
             continue
         view = dict(revision=script.revision, description=record.description or script.description)
         if record.state == "running":
-            if record.lease_id == live_lease and record.lease_id != held_by_me:
+            if record.lease_id == live_lease:
                 running.append(RevisionView(**view, state="running", applied_by=record.applied_by))
                 continue
-            error = (
-                f"interrupted while running {record.direction} (started {record.started_at} by "
-                f"{record.applied_by}; its lock expired)"
+            failed.append(
+                RevisionView(**view, state="failed", error=record.interruption(), applied_by=record.applied_by)
             )
-            failed.append(RevisionView(**view, state="failed", error=error, applied_by=record.applied_by))
         elif record.state == "failed":
             failed.append(RevisionView(**view, state="failed", error=record.error, applied_by=record.applied_by))
         else:
@@ -263,11 +260,7 @@ def _records_under_lock(history_store: SchemaHistory, lease: Lease) -> dict[str,
     records = history_store.records()
     for record in records.values():
         if record.state == "running" and record.lease_id != lease.lease_id:
-            record.state = "failed"
-            record.error = (
-                f"interrupted while running {record.direction} (started {record.started_at} by "
-                f"{record.applied_by}; its lock expired)"
-            )
+            record.state, record.error = "failed", record.interruption()
             history_store.save(record)
     return records
 

@@ -65,6 +65,13 @@ class Record:
         body.pop("extra")
         return {"id": f"rev-{self.revision}", "scope": SCOPE, "kind": "revision", **body}
 
+    def interruption(self) -> str:
+        """The error of a ``running`` record whose run died (its lease expired before it finished)."""
+        return (
+            f"interrupted while running {self.direction} (started {self.started_at} by {self.applied_by}; "
+            "its lock expired)"
+        )
+
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Record:
         known = set(cls.__dataclass_fields__) - {"extra"}
