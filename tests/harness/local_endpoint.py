@@ -66,6 +66,7 @@ class NodeServer:
             self.process.wait()
         if self.process.stdout:
             self.process.stdout.close()
+        self.log.unlink(missing_ok=True)
 
 
 def start_endpoint(index_seconds: float = 1.0) -> NodeServer:
