@@ -26,7 +26,7 @@ from cosmigrate.history import Record, SchemaHistory, now_iso, who
 from cosmigrate.lock import Holder, Lease, read_holder
 from cosmigrate.operations import DryRunStop, Operations, ProgressCallback
 from cosmigrate.revision import BASE, HEAD
-from cosmigrate.runner import Runner, StepResult
+from cosmigrate.runner import Runner, StepResult, validate
 from cosmigrate.script import FILE_NAME, ScriptSet, load_all
 
 Confirm = Callable[[str], bool]
@@ -295,7 +295,7 @@ def up(
 ) -> RunResult:
     """Apply pending revisions up to ``target``; a contender that waited for the lock finds the work done."""
     scripts = load_all(config.migrations)
-    scripts.graph.resolve(target)
+    validate(scripts.ordered[: scripts.graph.resolve(target)], "up", config.x)
     if dry_run:
         return _dry_run(config, scripts, target)
     with _locked(config, "up", on_wait) as (database, history_store, lease):
@@ -304,7 +304,7 @@ def up(
         _refuse_if_blocked(state)
         applied = [r for r, rec in records.items() if rec.state == "applied"]
         plan = [scripts.by_revision[n.revision] for n in scripts.graph.upgrade_plan(applied, target)]
-        runner = Runner(history_store, lease, _operations(config, database, on_progress), config.redact, config.x)
+        runner = Runner(history_store, lease, _operations(config, database, on_progress), config.redact)
         steps = runner.run(plan, "up", records)
     current = plan[-1].revision if plan else state.current
     return RunResult(config.database, "up", False, steps, current, scripts.graph.head)
@@ -320,14 +320,15 @@ def down(
 ) -> RunResult:
     """Undo revisions, newest first: one by default, ``steps`` of them, or down to ``target`` (``base``)."""
     scripts = load_all(config.migrations)
-    if target is not None:
-        scripts.graph.resolve(target)
+    scripts.graph.check_downgrade(target, steps)
+    floor = scripts.graph.resolve(target) if target is not None else 0
+    validate(scripts.ordered[floor:], "down", config.x)
     with _locked(config, "down", on_wait) as (database, history_store, lease):
         records = _records_under_lock(history_store, lease)
         _refuse_if_blocked(_evaluate(config, scripts, records, None))
         applied = [r for r, rec in records.items() if rec.state == "applied"]
         plan = [scripts.by_revision[n.revision] for n in scripts.graph.downgrade_plan(applied, target, steps)]
-        runner = Runner(history_store, lease, _operations(config, database, on_progress), config.redact, config.x)
+        runner = Runner(history_store, lease, _operations(config, database, on_progress), config.redact)
         results = runner.run(plan, "down", records)
         remaining = scripts.graph.applied_count(applied) - len(plan)
     current = scripts.graph.order[remaining - 1].revision if remaining > 0 else None

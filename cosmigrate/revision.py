@@ -83,9 +83,8 @@ class RevisionGraph:
 
     def downgrade_plan(self, applied: Iterable[str], target: str | None = None, steps: int | None = None) -> list[Node]:
         """Revisions to undo, newest first. With neither ``target`` nor ``steps``, one revision."""
+        self.check_downgrade(target, steps)
         current = self.applied_count(applied)
-        if target is not None and steps is not None:
-            raise GraphError("give either --to or --steps, not both")
         if target is not None:
             goal = self.resolve(target)
             if goal > current:
@@ -93,11 +92,17 @@ class RevisionGraph:
                     f"target {target!r} is not applied yet: use 'cosmigrate up --to {target}' to go forward"
                 )
         else:
-            count = 1 if steps is None else steps
-            if count < 1:
-                raise GraphError(f"--steps must be 1 or more, not {count}")
-            goal = max(0, current - count)
+            goal = max(0, current - (1 if steps is None else steps))
         return list(reversed(self.order[goal:current]))
+
+    def check_downgrade(self, target: str | None, steps: int | None) -> None:
+        """Refuse bad ``down`` arguments without knowing what is applied (before any database access)."""
+        if target is not None and steps is not None:
+            raise GraphError("give either --to or --steps, not both")
+        if target is not None:
+            self.resolve(target)
+        if steps is not None and steps < 1:
+            raise GraphError(f"--steps must be 1 or more, not {steps}")
 
 
 def _chain(nodes: Sequence[Node]) -> list[Node]:

@@ -35,9 +35,13 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
-def validate(plan: list[Script], direction: Direction, x: Mapping[str, str]) -> None:
-    """Check every planned script's container definitions before anything is recorded or changed."""
-    for script in plan:
+def validate(scripts: list[Script], direction: Direction, x: Mapping[str, str]) -> None:
+    """Check the scripts' container definitions before the database is touched.
+
+    Each ``upgrade`` (or ``downgrade``) is called with :class:`ValidatingOperations`, which makes no request;
+    only invalid definitions count here, anything else is left to the real run.
+    """
+    for script in scripts:
         try:
             (script.upgrade if direction == "up" else script.downgrade)(ValidatingOperations(x))
         except InvalidDefinition as exc:
@@ -53,16 +57,13 @@ class Runner:
         lease: Lease,
         make_operations: Callable[[], Operations],
         redact: Callable[[str], str],
-        x: Mapping[str, str],
     ) -> None:
         self.history = history
         self.lease = lease
         self.make_operations = make_operations
         self.redact = redact
-        self.x = x
 
     def run(self, plan: list[Script], direction: Direction, records: dict[str, Record]) -> list[StepResult]:
-        validate(plan, direction, self.x)
         results = []
         for script in plan:
             self.lease.check()
