@@ -18,7 +18,7 @@ from typing import Any
 import click
 import structlog
 
-from cosmigrate import __version__, command
+from cosmigrate import __version__, command, logs
 from cosmigrate.config import EMULATOR_KEY, Config, load_config, parse_x_args, redact
 from cosmigrate.errors import CosmigrateError, UsageError
 from cosmigrate.lock import Holder
@@ -52,8 +52,6 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
-        from cosmigrate import logs
-
         x_pairs = kwargs.pop("x", ())
         flags = {name: kwargs.pop(name) for name in list(kwargs) if name in _CONFIG_FLAGS}
         log_format, debug = kwargs.pop("log_format"), kwargs.pop("debug")

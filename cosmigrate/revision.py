@@ -123,10 +123,15 @@ def _chain(nodes: Sequence[Node]) -> list[Node]:
                 "set it to the revision this one follows (None for the first)"
             )
         if parent in children:
-            label = "None (a second first revision)" if parent is None else repr(parent)
+            other = children[parent].source
+            if parent is None:
+                raise GraphError(
+                    f"{node.source}: down_revision None, but {other} is already the first revision; "
+                    "chain one after the other"
+                )
             raise GraphError(
-                f"{node.source}: down_revision {label} is also the parent of "
-                f"{children[parent].source}; two heads: chain one after the other"
+                f"{node.source}: down_revision {parent!r} is also the parent of {other}; "
+                "two heads: chain one after the other"
             )
         children[parent] = node
     ordered: list[Node] = []
