@@ -82,6 +82,7 @@ class Lease:
         self.lease_id = uuid.uuid4().hex
         self._etag: str | None = None
         self._valid_until = 0.0
+        self._acquired_at: str | None = None
         self._lost: str | None = None
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -113,7 +114,10 @@ class Lease:
             time.sleep(min(1.0, max(0.05, holder.expires_at - time.time())))
 
     def _document(self) -> dict[str, Any]:
+        """The lease as stored: renewals move ``expires_at`` and keep ``acquired_at``."""
         now = time.time()
+        if self._etag is None:
+            self._acquired_at = now_iso(now)
         return {
             "id": LOCK_ID,
             "scope": SCOPE,
@@ -122,7 +126,7 @@ class Lease:
             "pid": os.getpid(),
             "lease_id": self.lease_id,
             "command": self.command,
-            "acquired_at": now_iso(now),
+            "acquired_at": self._acquired_at,
             "expires_at": now + self.ttl,
             "expires_at_iso": now_iso(now + self.ttl),
         }

@@ -111,6 +111,7 @@ def test_the_holder_renews_its_lease_in_the_background(history: SchemaHistory) -
     renewed = read_holder(history)
     assert first and renewed and renewed[0].lease_id == lease.lease_id
     assert renewed[0].expires_at > first[0].expires_at and not renewed[0].expired()
+    assert renewed[0].acquired_at == first[0].acquired_at  # a renewal is not a new acquisition
     lease.release()
 
 
