@@ -3,7 +3,9 @@
 1. Requests per command to /dbs/..., counted by the fault proxy (all fault rates 0) in front of the local
    endpoint, leaving out the client's account reads (endpoint discovery, one per client and a timer of its own):
    ``status`` with 4 and with 40 revisions (it must not grow), and what ``up`` adds per revision.
-2. Keep-alive: point reads per second through the project's launcher vs the package's own CLI (which closes
+2. Faults: up/down cycles of the project's migrations through the proxy (10% 429, 5% 503, 2% cut connections)
+   against the same cycles straight to the endpoint: the time ratio and the faults injected.
+3. Keep-alive: point reads per second through the project's launcher vs the package's own CLI (which closes
    every connection), as a ratio measured in the same run.
 """
 
@@ -23,7 +25,15 @@ from azure.cosmos import CosmosClient, PartitionKey
 
 from cosmigrate import command, logs
 from cosmigrate.config import EMULATOR_KEY, load_config
-from tests.harness.local_endpoint import EMULATOR, NodeServer, database_requests, start_endpoint, start_fault_proxy
+from tests.harness.local_endpoint import (
+    EMULATOR,
+    ROOT,
+    NodeServer,
+    database_requests,
+    fault_counts,
+    start_endpoint,
+    start_fault_proxy,
+)
 
 urllib3.disable_warnings()
 SCRIPT = '''"""Create container c{n}."""
@@ -76,6 +86,34 @@ def measure_requests(proxy: str) -> dict[str, float]:
     return figures
 
 
+def cycle_seconds(url: str, cycles: int) -> float:
+    config = load_config({"endpoint": url, "database": f"bench{uuid.uuid4().hex[:8]}"}, environ={}, cwd=ROOT)
+    started = time.monotonic()
+    for _ in range(cycles):
+        command.up(config)
+        command.down(config, target="base")
+    return time.monotonic() - started
+
+
+def measure_faults(endpoint: str, cycles: int = 5) -> dict[str, float]:
+    faulty = start_fault_proxy(endpoint, 0.10, 0.05, 0.02, seed=7)
+    try:
+        direct = cycle_seconds(endpoint, cycles)
+        through = cycle_seconds(faulty.url, cycles)
+        injected = fault_counts(faulty.url)
+    finally:
+        faulty.stop()
+    return {
+        f"{cycles} up/down cycles, straight (s)": round(direct, 1),
+        f"{cycles} up/down cycles, through faults (s)": round(through, 1),
+        "ratio": round(through / direct, 2),
+        "requests forwarded": injected["forwarded"],
+        "injected 429": injected["429"],
+        "injected 503": injected["503"],
+        "connections cut after the upstream executed": injected["reset"],
+    }
+
+
 def reads_per_second(url: str, seconds: float = 3.0) -> float:
     with CosmosClient(url, credential=EMULATOR_KEY, connection_verify=False) as client:
         database = client.create_database_if_not_exists("bench")
@@ -109,6 +147,9 @@ def main() -> None:
     try:
         print("== requests per command (counted at the proxy)")
         for name, value in measure_requests(proxy.url).items():
+            print(f"{name:<60} {value:g}")
+        print("== faults (same run, same endpoint)")
+        for name, value in measure_faults(endpoint.url).items():
             print(f"{name:<60} {value:g}")
         print("== keep-alive (point reads per second, same run)")
         launcher = reads_per_second(endpoint.url)
