@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from azure.cosmos import CosmosClient, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.config import EMULATOR_KEY, Config, load_config
+from cosmigrate.history import SchemaHistory
 from tests.harness.local_endpoint import NodeServer, start_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +100,34 @@ def run_cli(cli_env: dict[str, str]) -> Callable[..., CliResult]:
         return CliResult(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+def concurrent_deploys(
+    env: dict[str, str], cosmos: CosmosClient, database_name: str, processes: int, rounds: int
+) -> None:
+    """``processes`` runs of ``cosmigrate up`` started together on a fresh database, ``rounds`` times: all must exit 0
+    and each revision must have run exactly once, in one of them, and be recorded once as applied."""
+    revisions = sorted(path.name[:3] for path in MIGRATIONS.glob("[0-9]*.py"))
+    for round_number in range(rounds):
+        name = f"{database_name}r{round_number}"
+        started = [
+            subprocess.Popen(
+                [sys.executable, "-m", "cosmigrate", "up", "--json"],
+                env={**env, "COSMOS_DATABASE": name, "COSMIGRATE_MIGRATIONS": str(MIGRATIONS)},
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(processes)
+        ]
+        outputs = [process.communicate(timeout=300) for process in started]
+        assert [p.returncode for p in started] == [0] * processes, [err[-500:] for _, err in outputs]
+        ran = [step["revision"] for out, _ in outputs for step in json.loads(out)["steps"]]
+        assert sorted(ran) == revisions, f"round {round_number}"
+        records = SchemaHistory(cosmos.get_database_client(name), "cosmigrate_history").records()
+        assert {r: rec.state for r, rec in records.items()} == dict.fromkeys(revisions, "applied")
+        cosmos.delete_database(name)
 
 
 __all__ = ["MIGRATIONS", "ROOT", "CliResult", "NodeServer"]

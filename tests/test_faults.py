@@ -8,10 +8,7 @@ forwarding them, and cuts the connection of another share after the upstream has
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +18,7 @@ from azure.cosmos import CosmosClient
 
 from cosmigrate import command
 from cosmigrate.config import Config, load_config
-from cosmigrate.history import SchemaHistory
-from tests.conftest import MIGRATIONS, ROOT
+from tests.conftest import MIGRATIONS, ROOT, concurrent_deploys
 from tests.harness.local_endpoint import NodeServer, database_requests, fault_counts, start_fault_proxy
 from tests.test_failures import end_state
 
@@ -102,24 +98,4 @@ def test_concurrent_deploys_through_faults_apply_each_revision_once(
     faulty: NodeServer, cli_env: dict[str, str], cosmos: CosmosClient, database_name: str
 ) -> None:
     """Four `up` processes at once, through throttling, 503s and cut connections: the lock still holds."""
-    for round_number in range(3):
-        name = f"{database_name}f{round_number}"
-        env = {**cli_env, "COSMOS_ENDPOINT": faulty.url, "COSMOS_DATABASE": name}
-        processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "cosmigrate", "up", "--json"],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(4)
-        ]
-        outputs = [process.communicate(timeout=300) for process in processes]
-        assert [p.returncode for p in processes] == [0] * 4, [err[-500:] for _, err in outputs]
-        ran = [step["revision"] for out, _ in outputs for step in json.loads(out)["steps"]]
-        assert sorted(ran) == ["001", "002", "003", "004"]
-        records = SchemaHistory(cosmos.get_database_client(name), "cosmigrate_history").records()
-        assert {r: rec.state for r, rec in records.items()} == dict.fromkeys(["001", "002", "003", "004"], "applied")
-        cosmos.delete_database(name)
+    concurrent_deploys({**cli_env, "COSMOS_ENDPOINT": faulty.url}, cosmos, database_name, processes=4, rounds=3)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +15,7 @@ from cosmigrate.config import Config
 from cosmigrate.errors import LockError
 from cosmigrate.history import LOCK_ID, SCOPE, SchemaHistory
 from cosmigrate.lock import Lease, read_holder
-from tests.conftest import MIGRATIONS, ROOT, CliResult
+from tests.conftest import CliResult, concurrent_deploys
 
 
 @pytest.fixture
@@ -167,25 +164,4 @@ def test_eight_concurrent_up_processes_apply_each_revision_once(
     cli_env: dict[str, str], cosmos: CosmosClient, database_name: str
 ) -> None:
     """Eight deploys at once on a fresh database, 20 rounds: all succeed, each revision runs exactly once."""
-    for round_number in range(20):
-        name = f"{database_name}r{round_number}"
-        env = {**cli_env, "COSMOS_DATABASE": name}
-        processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "cosmigrate", "up", "--json", "--migrations", str(MIGRATIONS)],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(8)
-        ]
-        outputs = [process.communicate(timeout=180) for process in processes]
-        codes = [process.returncode for process in processes]
-        assert codes == [0] * 8, [err for _, err in outputs]
-        ran = [step["revision"] for out, _ in outputs for step in json.loads(out)["steps"]]
-        assert sorted(ran) == ["001", "002", "003", "004"]  # each revision's operations ran once, in one process
-        records = SchemaHistory(cosmos.get_database_client(name), "cosmigrate_history").records()
-        assert {r: rec.state for r, rec in records.items()} == dict.fromkeys(["001", "002", "003", "004"], "applied")
-        cosmos.delete_database(name)
+    concurrent_deploys(cli_env, cosmos, database_name, processes=8, rounds=20)
