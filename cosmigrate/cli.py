@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -307,19 +308,29 @@ def _render_status(result: command.StatusResult) -> None:
         click.echo(f"locked by {result.lock['description']}")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cancelled deploy) unwinds like Ctrl-C: the running revision is recorded as failed and the
+    lock released at once, instead of both waiting for the lease to expire."""
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, _terminate)
     debug = "--debug" in args or os.environ.get("COSMIGRATE_DEBUG") == "1"
     try:
         code = cli.main(args, prog_name="cosmigrate", standalone_mode=False)
     except CosmigrateError as exc:
         _fail(str(exc), exc.exit_code, debug)
-    except click.exceptions.Abort:
-        _fail("aborted", 1, debug)
+    except click.exceptions.Abort:  # click's form of Ctrl-C / SIGTERM outside a revision
+        _fail("interrupted; run cosmigrate status to see where it stopped", 1, debug)
     except click.ClickException as exc:
         _fail(exc.format_message() + " (see cosmigrate --help)", 2, debug)
-    except KeyboardInterrupt:
-        _fail("interrupted; run cosmigrate status to see where it stopped", 1, debug)
+    except KeyboardInterrupt as exc:
+        _fail(f"{exc or 'interrupted'}; run cosmigrate status to see where it stopped", 1, debug)
     except Exception as exc:
         _fail(f"unexpected {type(exc).__name__}: {exc} (a bug: run with --debug and report it)", 1, debug)
     sys.exit(code if isinstance(code, int) else 0)

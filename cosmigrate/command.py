@@ -295,7 +295,7 @@ def up(
 ) -> RunResult:
     """Apply pending revisions up to ``target``; a contender that waited for the lock finds the work done."""
     scripts = load_all(config.migrations)
-    validate(scripts.ordered[: scripts.graph.resolve(target)], "up", config.x)
+    validate(scripts.ordered[: scripts.graph.resolve(target)], "up", config.x, config.history_container)
     if dry_run:
         return _dry_run(config, scripts, target)
     with _locked(config, "up", on_wait) as (database, history_store, lease):
@@ -322,7 +322,7 @@ def down(
     scripts = load_all(config.migrations)
     scripts.graph.check_downgrade(target, steps)
     floor = scripts.graph.resolve(target) if target is not None else 0
-    validate(scripts.ordered[floor:], "down", config.x)
+    validate(scripts.ordered[floor:], "down", config.x, config.history_container)
     with _locked(config, "down", on_wait) as (database, history_store, lease):
         records = _records_under_lock(history_store, lease)
         _refuse_if_blocked(_evaluate(config, scripts, records, None))
@@ -338,7 +338,13 @@ def down(
 def _operations(
     config: Config, database: DatabaseProxy, on_progress: ProgressCallback | None
 ) -> Callable[[], Operations]:
-    return lambda: Operations(database, config.x, index_timeout=config.index_timeout, on_progress=on_progress)
+    return lambda: Operations(
+        database,
+        config.x,
+        index_timeout=config.index_timeout,
+        on_progress=on_progress,
+        history_container=config.history_container,
+    )
 
 
 def _dry_run(config: Config, scripts: ScriptSet, target: str) -> RunResult:
@@ -351,7 +357,7 @@ def _dry_run(config: Config, scripts: ScriptSet, target: str) -> RunResult:
         results: list[StepResult] = []
         refused = None
         for script in plan:
-            op = Operations(database, config.x, dry_run=True)
+            op = Operations(database, config.x, dry_run=True, history_container=config.history_container)
             try:
                 script.upgrade(op)
             except DryRunStop as stop:

@@ -27,7 +27,7 @@ from cosmigrate.definitions import (
     validate_partition_key,
     validate_unique_keys,
 )
-from cosmigrate.errors import DatabaseError, DefinitionConflict, PreconditionRefused
+from cosmigrate.errors import DatabaseError, DefinitionConflict, InvalidDefinition, PreconditionRefused
 
 log = structlog.get_logger("cosmigrate")
 ProgressCallback = Callable[[str, int], None]
@@ -50,8 +50,10 @@ class Operations:
         index_timeout: float = 3600.0,
         on_progress: ProgressCallback | None = None,
         poll_interval: float = 0.5,
+        history_container: str | None = None,
     ) -> None:
         self._database = database
+        self._history_container = history_container
         self.x: dict[str, str] = dict(x or {})
         self.dry_run = dry_run
         self.index_timeout = index_timeout
@@ -86,6 +88,7 @@ class Operations:
 
     def count(self, container_id: str, where: str = "true", parameters: Sequence[dict[str, Any]] = ()) -> int:
         """Documents matching ``where`` (0 if the container does not exist). Read-only, also in a dry run."""
+        validate_container_id(container_id)
         container = self._database.get_container_client(container_id)
         query = f"SELECT VALUE COUNT(1) FROM c WHERE {where}"
 
@@ -146,7 +149,7 @@ class Operations:
         them is refused. An adopted container's indexing policy (and TTL, when given) is brought to the
         declared one, keeping its data.
         """
-        validate_container_id(container_id)
+        self._target(container_id)
         validate_partition_key(container_id, partition_key)
         keys = validate_unique_keys(container_id, unique_keys)
         policy = validate_indexing_policy(container_id, indexing_policy or default_indexing_policy())
@@ -190,7 +193,7 @@ class Operations:
 
     def replace_indexing_policy(self, container_id: str, policy: Policy) -> None:
         """Bring the container to ``policy``, keeping every other property, and wait for the reindex."""
-        validate_container_id(container_id)
+        self._target(container_id)
         policy = validate_indexing_policy(container_id, policy)
         existing = self._read(container_id)
         if existing is None:
@@ -206,7 +209,7 @@ class Operations:
 
     def delete_container(self, container_id: str, if_exists: bool = True) -> bool:
         """Delete the container; True if it existed. Missing is fine unless ``if_exists=False``."""
-        validate_container_id(container_id)
+        self._target(container_id)
         if self._read(container_id) is None:
             if not if_exists:
                 raise DefinitionConflict(f"container {container_id} does not exist, so it cannot be deleted")
@@ -218,6 +221,15 @@ class Operations:
         return True
 
     # -- internals ----------------------------------------------------------------------------------------
+
+    def _target(self, container_id: str) -> None:
+        """A container a schema operation may change: a valid id, and not cosmigrate's own history."""
+        validate_container_id(container_id)
+        if container_id == self._history_container:
+            raise InvalidDefinition(
+                f"container {container_id!r} holds cosmigrate's history: a migration must not create, change "
+                "or delete it"
+            )
 
     def _read(self, container_id: str) -> dict[str, Any] | None:
         return cosmos.read_container(self._database, container_id)
@@ -262,8 +274,8 @@ class ValidatingOperations(Operations):
     container definition is a usage error (exit 2) with nothing touched, not a failed revision.
     """
 
-    def __init__(self, x: Mapping[str, str] | None = None) -> None:
-        super().__init__(database=None, x=x, dry_run=True)  # type: ignore[arg-type]
+    def __init__(self, x: Mapping[str, str] | None = None, history_container: str | None = None) -> None:
+        super().__init__(database=None, x=x, dry_run=True, history_container=history_container)  # type: ignore[arg-type]
 
     def _read(self, container_id: str) -> dict[str, Any] | None:
         return None

@@ -35,7 +35,7 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
-def validate(scripts: list[Script], direction: Direction, x: Mapping[str, str]) -> None:
+def validate(scripts: list[Script], direction: Direction, x: Mapping[str, str], history_container: str) -> None:
     """Check the scripts' container definitions before the database is touched.
 
     Each ``upgrade`` (or ``downgrade``) is called with :class:`ValidatingOperations`, which makes no request;
@@ -43,7 +43,7 @@ def validate(scripts: list[Script], direction: Direction, x: Mapping[str, str]) 
     """
     for script in scripts:
         try:
-            (script.upgrade if direction == "up" else script.downgrade)(ValidatingOperations(x))
+            (script.upgrade if direction == "up" else script.downgrade)(ValidatingOperations(x, history_container))
         except InvalidDefinition as exc:
             raise InvalidDefinition(f"{script.path.name}: {exc}; nothing was changed") from None
         except Exception:
@@ -97,11 +97,15 @@ class Runner:
             record.error = self.redact(one_line(exc))
             record.duration_s = round(time.monotonic() - started, 3)
             self.history.save(record)
-            if not isinstance(exc, Exception):
+            if isinstance(exc, Exception):
+                what, way_out = f"failed {direction}", "fix the cause, then cosmigrate repair and cosmigrate up"
+            elif isinstance(exc, KeyboardInterrupt):  # Ctrl-C or SIGTERM: stop, but say where
+                what, way_out = f"was interrupted {direction}", "cosmigrate repair, then run again"
+            else:
                 raise
             raise MigrationFailed(
-                f"revision {script.revision} ({script.path.name}) failed {direction}: {record.error}; it is "
-                "recorded as failed: fix the cause, then cosmigrate repair and cosmigrate up"
+                f"revision {script.revision} ({script.path.name}) {what}: {record.error}; it is recorded as "
+                f"failed: {way_out}"
             ) from exc
         duration = round(time.monotonic() - started, 3)
         if direction == "up":

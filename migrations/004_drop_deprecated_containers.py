@@ -9,11 +9,15 @@ revision = "004"
 down_revision = "003"
 
 DEPRECATED = ["tenant-integrations"]
+MANAGED = {"integration_providers", "integrations", "integration-connections"}
 ACTIVE = "c.status IN ('active', 'connected')"
 
 
 def deprecated(op):
     extra = [name.strip() for name in op.x.get("legacy", "").split(",") if name.strip()]
+    kept = sorted(MANAGED.intersection(extra))
+    if kept:
+        op.refuse(f"-x legacy names {', '.join(kept)}, which the migrations before this one manage; remove it")
     return list(dict.fromkeys(DEPRECATED + extra))
 
 

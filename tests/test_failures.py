@@ -170,10 +170,9 @@ def test_stamp_adopts_an_existing_database_and_base_clears(
     assert command.status(config).current is None
 
 
-def test_up_killed_mid_revision_is_reported_then_repaired_to_a_clean_end_state(
-    make_config: Callable[..., Config], scripts: Path, cosmos: CosmosClient, cli_env: dict[str, str]
-) -> None:
-    """SIGKILL in the middle of 003 (after its container exists, before it is recorded)."""
+def start_hanging_up(scripts: Path, config: Config, cli_env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``cosmigrate up`` in a process of its own, hanging in the middle of 003 (after its container exists,
+    before it is recorded), returned once 003 shows as running."""
     edit(
         scripts / "003_reindex_integration_connections.py",
         "    op.create_container(CONTAINER, partition_key=PARTITION_KEY, indexing_policy=INDEXING_POLICY)\n",
@@ -181,19 +180,27 @@ def test_up_killed_mid_revision_is_reported_then_repaired_to_a_clean_end_state(
         "    op.container(CONTAINER)  # data work from here: the validating pass stops at it\n"
         "    if op.flag('hang'):\n        import time\n        time.sleep(120)\n",
     )
-    config = make_config(migrations=scripts)
     process = subprocess.Popen(
         [sys.executable, "-m", "cosmigrate", "up", "--lock-ttl", "2", "-x", "hang=true"],
         env={**cli_env, "COSMIGRATE_MIGRATIONS": str(scripts)},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
     while not command.status(config).running:
         assert time.monotonic() < deadline, "003 never started"
         time.sleep(0.1)
     assert [v.revision for v in command.status(config).running] == ["003"]
+    return process
+
+
+def test_up_killed_mid_revision_is_reported_then_repaired_to_a_clean_end_state(
+    make_config: Callable[..., Config], scripts: Path, cosmos: CosmosClient, cli_env: dict[str, str]
+) -> None:
+    """SIGKILL in the middle of 003: nothing can be cleaned up; the lease expiry tells the story."""
+    config = make_config(migrations=scripts)
+    process = start_hanging_up(scripts, config, cli_env)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
 
@@ -227,3 +234,18 @@ def test_an_invalid_definition_anywhere_up_to_the_target_stops_before_anything_i
     status = command.status(config)
     assert status.applied == [] and status.failed == [] and len(status.pending) == 5
     assert config.database not in {d["id"] for d in cosmos.list_databases()}  # not even the database was created
+
+
+def test_sigterm_records_the_revision_failed_and_releases_the_lock_at_once(
+    make_config: Callable[..., Config], scripts: Path, cli_env: dict[str, str]
+) -> None:
+    """A cancelled deploy (SIGTERM) unwinds: no waiting for the lease to expire before the next run."""
+    config = make_config(migrations=scripts)
+    process = start_hanging_up(scripts, config, cli_env)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert stderr.decode().strip().splitlines()[-1].startswith("error: revision 003")
+    status = command.status(config)
+    assert status.lock is None and status.running == []
+    assert [(v.revision, v.error) for v in status.failed] == [("003", "Terminated: stopped by signal SIGTERM")]

@@ -315,3 +315,14 @@ def test_legacy_integrations_container_is_guarded_then_replaced(
     command.up(make_config())
     assert_seed_definition(database, "integrations")
     assert list(database.get_container_client("integrations").read_all_items()) == []
+
+
+def test_legacy_names_cannot_include_the_containers_the_migrations_manage(
+    make_config: Callable[..., Config], cosmos: CosmosClient
+) -> None:
+    config = make_config(x={"legacy": "old-stuff,integrations"})
+    with pytest.raises(PreconditionRefused, match="-x legacy names integrations, which the migrations before"):
+        command.up(config)
+    database = cosmos.get_database_client(config.database)
+    assert_seed_definition(database, "integrations")  # untouched
+    assert [v.revision for v in command.status(config).pending] == ["004"]

@@ -121,6 +121,9 @@ CASES = [
          add_file("005_bad.py", script("005", "004", "op.create_container('audit', '/tenantId', indexing_policy={"
               "'includedPaths': [{'path': '/*'}], 'compositeIndexes': [[{'path': '/tenantId', 'order': 'asc'}, "
               "{'path': '/at'}]]})"))),
+    Case("a script touching the history container", ["up"], 2,
+         "005_bad.py: container 'cosmigrate_history' holds cosmigrate's history",
+         add_file("005_bad.py", script("005", "004", "op.delete_container('cosmigrate_history')"))),
     Case("no root path in a policy", ["up"], 2, "does not declare the root path '/*'",
          add_file("005_bad.py", script("005", "004", "op.create_container('audit', '/tenantId', indexing_policy={"
               "'includedPaths': [{'path': '/at/*'}]})"))),
