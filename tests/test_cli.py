@@ -109,3 +109,15 @@ def test_version_and_help(run_cli: Callable[..., CliResult]) -> None:
     assert version.code == 0 and version.stdout.startswith("cosmigrate, version ")
     helped = run_cli("up", "--help")
     assert helped.code == 0 and "--dry-run" in helped.stdout and "-x KEY=VALUE" in helped.stdout
+
+
+def test_reindex_progress_is_logged_without_a_terminal(
+    run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str
+) -> None:
+    database = cosmos.create_database(database_name)
+    database.create_container("integration-connections", partition_key=PartitionKey("/integrationId"))
+    result = run_cli("up", "--log-format", "json")
+    assert result.code == 0
+    progress = [e for e in map(json.loads, result.stderr.splitlines()) if e["event"] == "index transformation"]
+    assert progress and progress[-1] == {**progress[-1], "container": "integration-connections", "progress": 100}
+    assert "reindexing" not in result.stderr  # no terminal bar in a log

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.cosmos import CosmosClient
+from azure.cosmos import CosmosClient, PartitionKey
 
 from cosmigrate import command
 from cosmigrate.config import Config
@@ -249,3 +249,14 @@ def test_sigterm_records_the_revision_failed_and_releases_the_lock_at_once(
     status = command.status(config)
     assert status.lock is None and status.running == []
     assert [(v.revision, v.error) for v in status.failed] == [("003", "Terminated: stopped by signal SIGTERM")]
+
+
+def test_a_reindex_that_outlasts_the_index_timeout_fails_the_revision(
+    make_config: Callable[..., Config], cosmos: CosmosClient
+) -> None:
+    config = make_config(index_timeout="0.3")  # the local endpoint takes 1 s to "reindex"
+    database = cosmos.create_database(config.database)
+    database.create_container("integration-connections", partition_key=PartitionKey("/integrationId"))
+    with pytest.raises(MigrationFailed, match=r"revision 003 .*reindex of integration-connections is at \d+%"):
+        command.up(config)
+    assert [v.revision for v in command.status(config).failed] == ["003"]
