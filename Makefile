@@ -35,6 +35,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check cosmigrate migrations tests bench
 	$(BIN)/ruff format --check cosmigrate migrations tests bench
 	$(BIN)/mypy
+	$(BIN)/cosmigrate check
 
 test: install lint
 	$(BIN)/python -m pytest
