@@ -19,7 +19,7 @@ from typing import Any
 import click
 import structlog
 
-from cosmigrate import __version__, command, logs
+from cosmigrate import __version__, command, logs, results
 from cosmigrate.config import EMULATOR_KEY, Config, load_config, parse_x_args, redact
 from cosmigrate.errors import CosmigrateError, UsageError
 from cosmigrate.lock import Holder
@@ -89,7 +89,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask; assume yes.")
 
 
-def _emit(result: command.Result, as_json: bool, render: Callable[[Any], None]) -> None:
+def _emit(result: results.Result, as_json: bool, render: Callable[[Any], None]) -> None:
     if as_json:
         click.echo(_redact(json.dumps(result.to_dict(), indent=2, default=str)))
     else:
@@ -180,7 +180,7 @@ def history(config: Config, as_json: bool) -> None:
     """Show every stored record: when, by whom, how long, which checksum."""
     result = command.history(config)
 
-    def render(r: command.HistoryResult) -> None:
+    def render(r: results.HistoryResult) -> None:
         if not r.records:
             click.echo(f"no history in database {r.database}")
         for rec in r.records:
@@ -217,7 +217,7 @@ def repair(config: Config, yes: bool, as_json: bool) -> None:
     """Make failed revisions pending again and accept changed scripts (asks first)."""
     result = command.repair(config, _confirm(yes), on_wait=_on_wait)
 
-    def render(r: command.RepairResult) -> None:
+    def render(r: results.RepairResult) -> None:
         if not (r.removed_failed or r.realigned or r.removed_missing):
             click.echo("nothing to repair")
         for rev in r.removed_failed:
@@ -270,7 +270,7 @@ def new(config: Config, message: str, as_json: bool) -> None:
     _emit(result, as_json, lambda r: click.echo(f"created {r.path} (revision {r.revision})"))
 
 
-def _render_run(result: command.RunResult) -> None:
+def _render_run(result: results.RunResult) -> None:
     verb = {"up": "applied", "down": "reverted"}[result.direction]
     if result.dry_run:
         verb = "would apply"
@@ -286,7 +286,7 @@ def _render_run(result: command.RunResult) -> None:
     click.echo(f"database {result.database} is at {result.current or 'base'} (head {result.head})")
 
 
-def _render_status(result: command.StatusResult) -> None:
+def _render_status(result: results.StatusResult) -> None:
     click.echo(f"database {result.database}: current {result.current or 'base'}, head {result.head or '-'}")
     rows: list[tuple[str, str, str, str]] = []
     problems = {v.revision: v for v in result.failed + result.changed + result.running}
