@@ -87,7 +87,8 @@ def parse_connection_string(value: str) -> tuple[str, str]:
         name, sep, item = piece.partition("=")
         if not sep:
             raise UsageError(
-                "the connection string is malformed (expected AccountEndpoint=…;AccountKey=…;): "
+                "the connection string is malformed (it needs AccountEndpoint and AccountKey, each as name=value, "
+                "separated by semicolons): "
                 "check --connection-string or COSMOS_CONNECTION_STRING"
             )
         parts[name.strip().lower()] = item.strip()

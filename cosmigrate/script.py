@@ -53,7 +53,12 @@ def checksum(content: bytes) -> str:
 
 
 def discover(folder: Path) -> list[Path]:
-    """Migration files in ``folder``: ``NNN_slug.py``; other ``.py`` files are an error, not silently skipped."""
+    """Migration files in ``folder``: ``NNN_slug.py``; other ``.py`` files are an error, not silently skipped.
+
+    Errors name the file alone, as the revision graph does; the folder is the one given by --migrations.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"migrations folder {folder} is a file, not a folder: point --migrations at the folder")
     if not folder.is_dir():
         raise UsageError(
             f"migrations folder {folder} does not exist: create it or point --migrations / COSMIGRATE_MIGRATIONS at it"
@@ -64,7 +69,7 @@ def discover(folder: Path) -> list[Path]:
             continue
         if not FILE_NAME.match(path.name):
             raise ScriptError(
-                f"{path}: migration file names must look like 001_create_things.py (digits, underscore, "
+                f"{path.name}: migration file names must look like 001_create_things.py (digits, underscore, "
                 "letters/digits/underscores); rename it, or prefix helpers with _"
             )
         files.append(path)
@@ -78,18 +83,20 @@ def load(path: Path) -> Script:
     if not isinstance(revision, str) or not revision:
         raise ScriptError(f'{path}: no revision = "..." string at module level; add one (e.g. revision = "005")')
     if not hasattr(module, "down_revision"):
-        raise ScriptError(f"{path}: no down_revision at module level; set it to the previous revision or None")
+        raise ScriptError(f"{path.name}: no down_revision at module level; set it to the previous revision or None")
     down_revision = module.down_revision
     if down_revision is not None and (not isinstance(down_revision, str) or not down_revision):
-        raise ScriptError(f"{path}: down_revision must be a revision string or None, not {down_revision!r}")
+        raise ScriptError(f"{path.name}: down_revision must be a revision string or None, not {down_revision!r}")
     number = FILE_NAME.match(path.name)
     if number and number["number"] != revision:
         raise ScriptError(
-            f"{path}: the file number {number['number']} and revision = {revision!r} disagree; make them equal"
+            f"{path.name}: the file number {number['number']} and revision = {revision!r} disagree; make them equal"
         )
     for name in ("upgrade", "downgrade"):
         if not callable(getattr(module, name, None)):
-            raise ScriptError(f"{path}: no {name}(op) function; define one (it may do nothing, with a comment why)")
+            raise ScriptError(
+                f"{path.name}: no {name}(op) function; define one (it may do nothing, with a comment why)"
+            )
     doc = (module.__doc__ or "").strip()
     return Script(
         revision=revision,
@@ -107,15 +114,17 @@ def _import(path: Path) -> ModuleType:
     name = f"cosmigrate_migration_{digest}_" + re.sub(r"\W", "_", path.stem)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ScriptError(f"{path}: cannot be loaded as a Python file")
+        raise ScriptError(f"{path.name}: cannot be loaded as a Python file")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
-        raise ScriptError(f"{path}:{exc.lineno}: syntax error: {exc.msg}; fix the script") from None
+        raise ScriptError(f"{path.name}:{exc.lineno}: syntax error: {exc.msg}; fix the script") from None
     except Exception as exc:
         line = _line_in(path, exc)
-        raise ScriptError(f"{path}{line}: loading failed with {type(exc).__name__}: {exc}; fix the script") from None
+        raise ScriptError(
+            f"{path.name}{line}: loading failed with {type(exc).__name__}: {exc}; fix the script"
+        ) from None
     finally:
         sys.modules.pop(name, None)
     return module

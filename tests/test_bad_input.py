@@ -82,6 +82,7 @@ BAD_COMPOSITE_ORDER = (
     '"includedPaths": [{"path": "/*"}], '
     '"compositeIndexes": [[{"path": "/tenantId", "order": "asc"}, {"path": "/createdAt", "order": "descending"}]]})'
 )
+NO_ROOT_PATH = 'op.create_container("things", "/tenantId", indexing_policy={"includedPaths": [{"path": "/a/*"}]})'
 
 
 # -- the corpus ---------------------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ CASES = [
     Case("migrations folder from the environment does not exist", ("status",), 2,
          "migrations folder /nonexistent/from-env does not exist",
          env={"COSMIGRATE_MIGRATIONS": "/nonexistent/from-env"}),
-    Case("migrations is a file", ("up", "--migrations", "pyproject.toml"), 2, "pyproject.toml",
+    Case("migrations is a file", ("up", "--migrations", "pyproject.toml"), 2, "pyproject.toml is a file, not a folder",
          write("pyproject.toml", "[project]\nname = 'x'\n")),
     # -- targets and command arguments ---------------------------------------------------------------------
     Case("up --to an unknown revision", ("up", "--to", "999"), 2, "unknown revision '999'"),
@@ -185,7 +186,7 @@ CASES = [
     Case("connection string without an endpoint", ("status", "--connection-string", f"AccountKey={SECRET}123"), 2,
          "the connection string lacks AccountEndpoint"),
     Case("connection string without '='", ("status", "--connection-string", f"garbage;AccountKey={SECRET}123;"), 2,
-         "the connection string is malformed"),
+         "the connection string is malformed (it needs AccountEndpoint and AccountKey"),
     Case("connection string with a bad endpoint", ("status",), 2, "endpoint 'notaurl' (from the connection string)",
          env={"COSMOS_ENDPOINT": "", "COSMOS_CONNECTION_STRING": f"AccountEndpoint=notaurl;AccountKey={SECRET}123;"}),
     Case("unreachable endpoint", ("up", "--endpoint", "https://127.0.0.1:9"), 1, "https://127.0.0.1:9"),
@@ -195,6 +196,12 @@ CASES = [
          add(("005_things.py", script("005", "004", BAD_PARTITION_KEY))), pending_after="005"),
     Case("composite index order 'asc'", ("up",), 2, "container 'things': indexing policy: composite index order 'asc'",
          add(("005_things.py", script("005", "004", BAD_COMPOSITE_ORDER))), pending_after="005"),
+    Case("no root path in a policy", ("up",), 2, "container 'things': indexing policy does not declare the root",
+         add(("005_things.py", script("005", "004", NO_ROOT_PATH))), pending_after="005"),
+    Case("a script touching the history container", ("up",), 2,
+         "005_things.py: container 'cosmigrate_history' holds cosmigrate's history",
+         add(("005_things.py", script("005", "004", "op.delete_container('cosmigrate_history')"))),
+         pending_after="005"),
 ]  # fmt: skip
 
 
