@@ -39,9 +39,6 @@ class RevisionGraph:
     def __contains__(self, revision: object) -> bool:
         return revision in self._position
 
-    def position(self, revision: str) -> int:
-        return self._position[revision]
-
     def resolve(self, target: str) -> int:
         """A target → the number of revisions applied once it is reached (``base`` is 0, ``head`` all)."""
         if target == BASE:
