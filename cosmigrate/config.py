@@ -8,6 +8,7 @@ Secrets are kept out of ``repr`` and every message passes through :func:`redact`
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -154,7 +155,7 @@ def _seconds(name: str, value: Any, allow_zero: bool = False) -> float:
         seconds = float(value)
     except (TypeError, ValueError):
         raise UsageError(f"{name} must be a number of seconds, not {value!r}") from None
-    if seconds < 0 or (seconds == 0 and not allow_zero) or seconds != seconds:
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
         raise UsageError(f"{name} must be a number of seconds greater than 0, not {value!r}")
     return seconds
 
@@ -171,27 +172,39 @@ def load_config(
     project = read_pyproject(cwd)
     base = Path(project["__file__"]).parent if "__file__" in project else cwd
 
-    def pick(name: str) -> tuple[Any, str]:
+    for name in SECRET_SETTINGS:
+        env_name, toml_name = SETTINGS[name]
+        if toml_name in project:  # refused on every run, not only on those that lack the variable
+            raise UsageError(
+                f"{project['__file__']}: do not store '{toml_name}' in pyproject.toml; use {env_name} or a flag"
+            )
+
+    def pick_ranked(name: str) -> tuple[Any, str, int]:
+        """The value, where it came from, and its layer (0 flag, 1 environment, 2 pyproject, 3 unset)."""
         env_name, toml_name = SETTINGS[name]
         if flags.get(name) not in (None, ""):
-            return flags[name], "--" + name.replace("_", "-")
+            return flags[name], "--" + name.replace("_", "-"), 0
         if environ.get(env_name, "") != "":
-            return environ[env_name], env_name
+            return environ[env_name], env_name, 1
         if toml_name in project:
-            if name in SECRET_SETTINGS:
-                raise UsageError(
-                    f"{project['__file__']}: do not store '{toml_name}' in pyproject.toml; use {env_name} or a flag"
-                )
-            return project[toml_name], f"[tool.cosmigrate] {toml_name}"
-        return None, ""
+            return project[toml_name], f"[tool.cosmigrate] {toml_name}", 2
+        return None, "", 3
 
-    endpoint, endpoint_from = pick("endpoint")
-    key, _ = pick("key")
-    connection_string, _ = pick("connection_string")
+    def pick(name: str) -> tuple[Any, str]:
+        value, source, _ = pick_ranked(name)
+        return value, source
+
+    endpoint, endpoint_from, endpoint_layer = pick_ranked("endpoint")
+    key, _, key_layer = pick_ranked("key")
+    connection_string, _, cs_layer = pick_ranked("connection_string")
     if connection_string:
+        # a connection string names its own account: it wins over an endpoint or key of a lower layer, so one
+        # account's key is never sent to another account's address
         cs_endpoint, cs_key = parse_connection_string(str(connection_string))
-        endpoint = endpoint or cs_endpoint
-        key = key or cs_key
+        if cs_layer < endpoint_layer:
+            endpoint, endpoint_from = cs_endpoint, ""
+        if cs_layer < key_layer:
+            key = cs_key
     endpoint = str(endpoint or EMULATOR_ENDPOINT)
     parsed = urlparse(endpoint)
     if parsed.scheme not in ("https", "http") or not parsed.hostname:

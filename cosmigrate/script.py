@@ -81,7 +81,7 @@ def load(path: Path) -> Script:
     module = _import(path)
     revision = getattr(module, "revision", None)
     if not isinstance(revision, str) or not revision:
-        raise ScriptError(f'{path}: no revision = "..." string at module level; add one (e.g. revision = "005")')
+        raise ScriptError(f'{path.name}: no revision = "..." string at module level; add one (e.g. revision = "005")')
     if not hasattr(module, "down_revision"):
         raise ScriptError(f"{path.name}: no down_revision at module level; set it to the previous revision or None")
     down_revision = module.down_revision
@@ -116,6 +116,7 @@ def _import(path: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ScriptError(f"{path.name}: cannot be loaded as a Python file")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and typing look the defining module up while it executes
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
