@@ -23,7 +23,8 @@ import structlog
 import urllib3
 from azure.cosmos import CosmosClient, PartitionKey
 
-from cosmigrate import command, logs
+from cosmigrate import logs
+from cosmigrate.app import commands as command
 from cosmigrate.config import EMULATOR_KEY, load_config
 from tests.harness.local_endpoint import (
     EMULATOR,

@@ -1,8 +1,8 @@
 """cosmigrate: Alembic-style schema and data migrations for Azure Cosmos DB (NoSQL API).
 
-The flow, one module per step: ``script`` finds and loads migration files, ``revision`` orders them into a
-graph, ``runner`` applies them under the ``lock`` and records them in the ``history``, scripts act through
-``operations``, which talk to Cosmos DB through ``cosmos``. ``command`` holds the verbs the CLI calls.
+The flow, one folder per step: ``scripts`` finds, loads and orders migration files; ``model`` holds container
+definitions (pure); ``ops`` is what scripts call; ``store`` talks to Cosmos DB (client, history, lock); ``app``
+holds the verbs and the run loop; ``cli`` parses flags and renders results.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -19,7 +19,7 @@ from azure.cosmos import CosmosClient, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.config import EMULATOR_KEY, Config, load_config
-from cosmigrate.history import SchemaHistory
+from cosmigrate.store.history import SchemaHistory
 from tests.harness.local_endpoint import NodeServer, start_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]

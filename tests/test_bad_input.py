@@ -18,7 +18,7 @@ import pytest
 from azure.cosmos import CosmosClient
 from azure.cosmos import exceptions as cosmos_errors
 
-from cosmigrate.history import SchemaHistory
+from cosmigrate.store.history import SchemaHistory
 from tests.conftest import MIGRATIONS, CliResult
 
 Setup = Callable[[Path], None]  # receives the project folder; the migrations live in <project>/migrations

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from cosmigrate.definitions import (
+from cosmigrate.errors import InvalidDefinition, UsageError
+from cosmigrate.model.definitions import (
     ETAG_PATH,
     default_indexing_policy,
     normalise_indexing_policy,
@@ -17,7 +18,6 @@ from cosmigrate.definitions import (
     validate_partition_key,
     validate_unique_keys,
 )
-from cosmigrate.errors import InvalidDefinition, UsageError
 
 Policy = dict[str, Any]
 

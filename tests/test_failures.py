@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from azure.cosmos import CosmosClient, PartitionKey
 
-from cosmigrate import command
+from cosmigrate.app import commands as command
 from cosmigrate.config import Config
-from cosmigrate.definitions import normalise_indexing_policy, normalise_unique_keys
 from cosmigrate.errors import HistoryConflict, InvalidDefinition, MigrationFailed
-from cosmigrate.history import SchemaHistory
+from cosmigrate.model.definitions import normalise_indexing_policy, normalise_unique_keys
+from cosmigrate.store.history import SchemaHistory
 from tests.conftest import MIGRATIONS, ROOT, CliResult
 
 

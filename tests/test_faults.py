@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from azure.cosmos import CosmosClient
 
-from cosmigrate import command
+from cosmigrate.app import commands as command
 from cosmigrate.config import Config, load_config
 from tests.conftest import MIGRATIONS, ROOT, concurrent_deploys
 from tests.harness.local_endpoint import NodeServer, database_requests, fault_counts, start_fault_proxy

@@ -8,7 +8,7 @@ import pytest
 from azure.cosmos import DatabaseProxy, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
 
-from cosmigrate.cosmos import PROGRESS_HEADER, replace_container
+from cosmigrate.store.client import PROGRESS_HEADER, replace_container
 
 
 def test_replacing_a_container_keeps_its_documents_and_unique_keys(database: DatabaseProxy) -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from azure.cosmos import CosmosClient, DatabaseProxy
 
-from cosmigrate import command
+from cosmigrate.app import commands as command
 from cosmigrate.config import Config
 from cosmigrate.errors import LockError
-from cosmigrate.history import LOCK_ID, SCOPE, SchemaHistory
-from cosmigrate.lock import Lease, read_holder
+from cosmigrate.store.history import LOCK_ID, SCOPE, SchemaHistory
+from cosmigrate.store.lock import Lease, read_holder
 from tests.conftest import CliResult, concurrent_deploys
 
 

@@ -9,10 +9,10 @@ import pytest
 from azure.cosmos import CosmosClient, DatabaseProxy, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
 
-from cosmigrate import command
+from cosmigrate.app import commands as command
 from cosmigrate.config import Config
-from cosmigrate.definitions import normalise_indexing_policy, normalise_unique_keys
 from cosmigrate.errors import PreconditionRefused
+from cosmigrate.model.definitions import normalise_indexing_policy, normalise_unique_keys
 
 # The definitions as the design document writes them (../shared/seeds/000_841d1c287f0cdfcd.txt), typed out
 # here independently of the migration files so that a wrong migration cannot agree with itself.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cosmigrate.errors import GraphError, ScriptError, UsageError
-from cosmigrate.script import checksum, discover, load, load_all
+from cosmigrate.scripts.loader import checksum, discover, load, load_all
 
 
 def script_text(

@@ -18,13 +18,7 @@ from azure.core.exceptions import AzureError
 from azure.cosmos import CosmosClient, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
-from cosmigrate import cosmos
-from cosmigrate.config import Config
-from cosmigrate.errors import DatabaseError, HistoryConflict, UsageError
-from cosmigrate.history import Record, SchemaHistory, now_iso, who
-from cosmigrate.lock import Holder, Lease, read_holder
-from cosmigrate.operations import DryRunStop, Operations, ProgressCallback
-from cosmigrate.results import (
+from cosmigrate.app.results import (
     CheckResult,
     HistoryResult,
     NewResult,
@@ -35,9 +29,15 @@ from cosmigrate.results import (
     StatusResult,
     UnlockResult,
 )
-from cosmigrate.revision import BASE, HEAD
-from cosmigrate.runner import Runner, StepResult, validate
-from cosmigrate.script import FILE_NAME, ScriptSet, load_all
+from cosmigrate.app.runner import Runner, StepResult, validate
+from cosmigrate.config import Config
+from cosmigrate.errors import DatabaseError, HistoryConflict, UsageError
+from cosmigrate.ops.facade import DryRunStop, Operations, ProgressCallback
+from cosmigrate.scripts.graph import BASE, HEAD
+from cosmigrate.scripts.loader import FILE_NAME, ScriptSet, load_all
+from cosmigrate.store import client as cosmos
+from cosmigrate.store.history import Record, SchemaHistory, now_iso, who
+from cosmigrate.store.lock import Holder, Lease, read_holder
 
 Confirm = Callable[[str], bool]
 WaitCallback = Callable[[Holder], None]

@@ -19,10 +19,12 @@ from typing import Any
 import click
 import structlog
 
-from cosmigrate import __version__, command, logs, results
+from cosmigrate import __version__, logs
+from cosmigrate.app import commands as command
+from cosmigrate.app import results
 from cosmigrate.config import EMULATOR_KEY, Config, load_config, parse_x_args, redact
 from cosmigrate.errors import CosmigrateError, UsageError
-from cosmigrate.lock import Holder
+from cosmigrate.store.lock import Holder
 
 log = structlog.get_logger("cosmigrate")
 _secrets: list[str] = [EMULATOR_KEY]

@@ -20,7 +20,7 @@ from azure.cosmos import ContainerProxy, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate import __version__
-from cosmigrate.cosmos import create_container, read_container, resilient
+from cosmigrate.store.client import create_container, read_container, resilient
 
 SCOPE = "history"
 PARTITION_KEY_PATH = "/scope"

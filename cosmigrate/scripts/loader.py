@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from cosmigrate.errors import ScriptError, UsageError
-from cosmigrate.revision import Node, RevisionGraph
+from cosmigrate.scripts.graph import Node, RevisionGraph
 
 FILE_NAME = re.compile(r"^(?P<number>\d+)_(?P<slug>[A-Za-z0-9_]+)\.py$")
 

@@ -15,8 +15,8 @@ import structlog
 from azure.cosmos import ContainerProxy, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
-from cosmigrate import cosmos
-from cosmigrate.definitions import (
+from cosmigrate.errors import DatabaseError, DefinitionConflict, InvalidDefinition, PreconditionRefused
+from cosmigrate.model.definitions import (
     Policy,
     default_indexing_policy,
     normalise_indexing_policy,
@@ -27,7 +27,7 @@ from cosmigrate.definitions import (
     validate_partition_key,
     validate_unique_keys,
 )
-from cosmigrate.errors import DatabaseError, DefinitionConflict, InvalidDefinition, PreconditionRefused
+from cosmigrate.store import client as cosmos
 
 log = structlog.get_logger("cosmigrate")
 ProgressCallback = Callable[[str, int], None]

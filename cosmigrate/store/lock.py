@@ -21,9 +21,9 @@ import structlog
 from azure.core import MatchConditions
 from azure.cosmos import exceptions as cosmos_errors
 
-from cosmigrate.cosmos import NOT_DONE, resilient
 from cosmigrate.errors import LockError
-from cosmigrate.history import LOCK_ID, SCOPE, SchemaHistory, now_iso, who
+from cosmigrate.store.client import NOT_DONE, resilient
+from cosmigrate.store.history import LOCK_ID, SCOPE, SchemaHistory, now_iso, who
 
 log = structlog.get_logger("cosmigrate")
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cosmigrate.errors import InvalidDefinition, MigrationFailed, PreconditionRefused
-from cosmigrate.history import Record, SchemaHistory, now_iso, who
-from cosmigrate.lock import Lease
-from cosmigrate.operations import Operations, ValidatingOperations
-from cosmigrate.script import Script
+from cosmigrate.ops.facade import Operations, ValidatingOperations
+from cosmigrate.scripts.loader import Script
+from cosmigrate.store.history import Record, SchemaHistory, now_iso, who
+from cosmigrate.store.lock import Lease
 
 Direction = Literal["up", "down"]
 
