@@ -1,228 +1,147 @@
-"""What a migration script calls: ``op.create_container(...)``, ``op.replace_indexing_policy(...)``, ...
+"""The ``op`` a migration script receives: builds operations and hands them to an executor.
 
-Every operation is idempotent (it looks first, then does only what is missing), so a revision interrupted
-half-way can simply run again after ``cosmigrate repair``. With ``dry_run`` the operations only look and say
-what they would do; data work (``op.container``, ``op.database``) ends a dry run of that script.
+There is one ``op`` and two executors. In a planning pass (validation, dry run, ``plan``, ``verify``,
+``check``) the executor simulates: nothing is sent, ``op.planning`` is True, and raw data access
+(``op.container``, ``op.database``) ends the simulation of that script with a step that says so. In a real
+run the executor applies each operation to Cosmos DB. The script cannot tell the difference except through
+``op.planning``, which it uses to guard side effects of its own (files, HTTP calls, sleeps).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 import structlog
-from azure.cosmos import ContainerProxy, DatabaseProxy
-from azure.cosmos import exceptions as cosmos_errors
 
-from cosmigrate.errors import DatabaseError, DefinitionConflict, InvalidDefinition, PreconditionRefused
-from cosmigrate.model.definitions import (
-    Policy,
-    default_indexing_policy,
-    normalise_indexing_policy,
-    normalise_unique_keys,
-    partition_key_paths,
-    validate_container_id,
-    validate_indexing_policy,
-    validate_partition_key,
-    validate_unique_keys,
+from cosmigrate.errors import InvalidDefinition, PreconditionRefused, UsageError
+from cosmigrate.model.container import ContainerDef
+from cosmigrate.model.definitions import Policy, validate_container_id
+from cosmigrate.ops.operations import (
+    Change,
+    CopyContainer,
+    CreateContainer,
+    DataAccess,
+    DeleteContainer,
+    Operation,
+    Precondition,
+    ReplaceIndexingPolicy,
+    SeedItems,
+    TransformItems,
+    UnseedItems,
 )
-from cosmigrate.store import client as cosmos
 
 log = structlog.get_logger("cosmigrate")
-ProgressCallback = Callable[[str, int], None]
 TRUE_WORDS = ("1", "true", "yes", "on")
 
 
-class DryRunStop(Exception):
-    """Raised in a dry run when a script reaches data work that cannot be simulated."""
+class _Delete:
+    """What ``fn`` returns in ``op.transform_items`` to delete the document."""
+
+    def __repr__(self) -> str:
+        return "op.DELETE"
+
+
+DELETE: Any = _Delete()
+
+
+class PlanningStop(Exception):
+    """Raised in a planning pass at raw data access: the rest of that script cannot be simulated."""
+
+
+class UndeclaredArgument(UsageError):
+    """A script reads an ``-x`` key it does not declare in ``arguments``."""
+
+
+class Executor(Protocol):
+    """Where operations go: a simulated state, or Cosmos DB."""
+
+    planning: bool
+
+    def execute(self, operation: Operation) -> Change: ...
+
+    def definition(self, container_id: str) -> ContainerDef | None: ...
+
+    def count(self, container_id: str, where: str, parameters: Sequence[Mapping[str, Any]]) -> int: ...
+
+    def raw_container(self, container_id: str) -> Any: ...
+
+    def raw_database(self) -> Any: ...
+
+
+class Arguments(Mapping[str, str]):
+    """``op.x``: the ``-x key=value`` arguments, readable only under the keys the script declares."""
+
+    def __init__(self, given: Mapping[str, str], declared: Mapping[str, str] | None, script: str) -> None:
+        self._given = dict(given)
+        self._declared = declared
+        self._script = script
+
+    def _allowed(self, key: str) -> None:
+        if self._declared is None or key not in self._declared:
+            known = ", ".join(sorted(self._declared or {})) or "none"
+            raise UndeclaredArgument(
+                f"{self._script} reads -x {key} but does not declare it: add it to arguments = {{{key!r}: 'what it "
+                f"does'}} at module level (declared: {known})"
+            )
+
+    def __getitem__(self, key: str) -> str:
+        self._allowed(key)
+        return self._given[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._allowed(key)
+        return self._given.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in self._given
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._given)
+
+    def __len__(self) -> int:
+        return len(self._given)
 
 
 class Operations:
-    """The ``op`` a migration script receives."""
+    """What ``upgrade(op)`` and ``downgrade(op)`` call."""
+
+    DELETE = DELETE
 
     def __init__(
         self,
-        database: DatabaseProxy,
-        x: Mapping[str, str] | None = None,
+        executor: Executor,
         *,
-        dry_run: bool = False,
-        index_timeout: float = 3600.0,
-        on_progress: ProgressCallback | None = None,
-        poll_interval: float = 0.5,
+        x: Mapping[str, str] | None = None,
+        arguments: Mapping[str, str] | None = None,
+        script: str = "the script",
+        revision: str | None = None,
         history_container: str | None = None,
     ) -> None:
-        self._database = database
+        self._executor = executor
         self._history_container = history_container
-        self.x: dict[str, str] = dict(x or {})
-        self.dry_run = dry_run
-        self.index_timeout = index_timeout
-        self.on_progress = on_progress
-        self.poll_interval = poll_interval
-        self.actions: list[str] = []
+        self.x = Arguments(x or {}, arguments, script)
+        self.revision = revision
+        self.changes: list[Change] = []
+        self.forced: list[dict[str, Any]] = []
         self.log = log
 
-    # -- data work ----------------------------------------------------------------------------------------
-
     @property
-    def database(self) -> DatabaseProxy:
-        if self.dry_run:
-            raise DryRunStop("data work through op.database")
-        return self._database
-
-    def container(self, container_id: str) -> ContainerProxy:
-        """The azure-cosmos ``ContainerProxy``, for data migrations."""
-        if self.dry_run:
-            raise DryRunStop(f"data work on {container_id}")
-        return self._database.get_container_client(container_id)
+    def planning(self) -> bool:
+        """True in the passes that only simulate (validation, dry run, plan, verify, check): guard your own side
+        effects with ``if not op.planning``."""
+        return self._executor.planning
 
     def flag(self, name: str) -> bool:
         """An ``-x name=true`` switch."""
-        return self.x.get(name, "").strip().lower() in TRUE_WORDS
+        return str(self.x.get(name, "")).strip().lower() in TRUE_WORDS
 
-    # -- preconditions ------------------------------------------------------------------------------------
+    def _run(self, operation: Operation) -> Change:
+        change = self._executor.execute(operation)
+        self.changes.append(change)
+        return change
 
-    def refuse(self, message: str) -> None:
-        """Stop this revision before it changes anything: it stays pending and is not recorded."""
-        raise PreconditionRefused(message)
-
-    def count(self, container_id: str, where: str = "true", parameters: Sequence[dict[str, Any]] = ()) -> int:
-        """Documents matching ``where`` (0 if the container does not exist). Read-only, also in a dry run."""
-        validate_container_id(container_id)
-        container = self._database.get_container_client(container_id)
-        query = f"SELECT VALUE COUNT(1) FROM c WHERE {where}"
-
-        def run() -> int:
-            try:
-                values = container.query_items(query, parameters=list(parameters), enable_cross_partition_query=True)
-                return sum(int(value) for value in values)  # type: ignore[call-overload]  # one count per range
-            except cosmos_errors.CosmosResourceNotFoundError:
-                return 0
-
-        return cosmos.resilient(f"count documents in {container_id}", run)
-
-    def assert_unused(
-        self,
-        container_id: str,
-        where: str,
-        parameters: Sequence[dict[str, Any]] = (),
-        what: str = "matching documents",
-        force_flag: str = "force",
-    ) -> None:
-        """Refuse (see :meth:`refuse`) while documents matching ``where`` exist, unless ``-x force=true``."""
-        found = self.count(container_id, where, parameters)
-        if found and not self.flag(force_flag):
-            self.refuse(
-                f"container {container_id} still has {found} {what}; move them or run again "
-                f"with -x {force_flag}=true to drop it anyway"
-            )
-        if found:
-            log.warning("forced past a precondition", container=container_id, documents=found)
-
-    # -- schema -------------------------------------------------------------------------------------------
-
-    def is_legacy(
-        self, container_id: str, partition_key: str, unique_keys: Sequence[Sequence[str]] | None = None
-    ) -> bool:
-        """True when ``container_id`` exists with another partition key or other unique keys than these:
-        an older container of the same name that cannot be adopted, only replaced."""
-        validate_container_id(container_id)
-        keys = validate_unique_keys(container_id, unique_keys)
-        existing = self._read(container_id)
-        if existing is None:
-            return False
-        return partition_key_paths(existing.get("partitionKey")) != [partition_key] or normalise_unique_keys(
-            existing.get("uniqueKeyPolicy")
-        ) != sorted(keys)
-
-    def create_container(
-        self,
-        container_id: str,
-        partition_key: str,
-        unique_keys: Sequence[Sequence[str]] | None = None,
-        indexing_policy: Policy | None = None,
-        default_ttl: int | None = None,
-    ) -> None:
-        """Create the container, or adopt an existing one with the same immutable properties.
-
-        The partition key and unique keys cannot change in Cosmos DB: an existing container that differs in
-        them is refused. An adopted container's indexing policy (and TTL, when given) is brought to the
-        declared one, keeping its data.
-        """
-        self._target(container_id)
-        validate_partition_key(container_id, partition_key)
-        keys = validate_unique_keys(container_id, unique_keys)
-        policy = validate_indexing_policy(container_id, indexing_policy or default_indexing_policy())
-        existing = self._read(container_id)
-        if existing is None:
-            body: dict[str, Any] = {
-                "id": container_id,
-                "partitionKey": {"paths": [partition_key], "kind": "Hash", "version": 2},
-                "indexingPolicy": policy,
-            }
-            if keys:
-                body["uniqueKeyPolicy"] = {"uniqueKeys": [{"paths": list(k)} for k in keys]}
-            if default_ttl is not None:
-                body["defaultTtl"] = default_ttl
-            self._act(f"create container {container_id} (partition key {partition_key})")
-            if not self.dry_run:
-                cosmos.create_container(self._database, body)
-            return
-        stored_pk = partition_key_paths(existing.get("partitionKey"))
-        if stored_pk != [partition_key]:
-            raise DefinitionConflict(
-                f"container {container_id} exists with partition key {','.join(stored_pk)}, not "
-                f"{partition_key}; a partition key cannot change: drop it or copy to a new container"
-            )
-        stored_keys = normalise_unique_keys(existing.get("uniqueKeyPolicy"))
-        if stored_keys != sorted(keys):
-            raise DefinitionConflict(
-                f"container {container_id} exists with unique keys {stored_keys}, not {sorted(keys)}; "
-                "unique keys cannot change: drop it or copy to a new container"
-            )
-        changes: dict[str, Any] = {}
-        if normalise_indexing_policy(existing.get("indexingPolicy")) != normalise_indexing_policy(policy):
-            changes["indexingPolicy"] = policy
-        if default_ttl is not None and existing.get("defaultTtl") != default_ttl:
-            changes["defaultTtl"] = default_ttl
-        if not changes:
-            self._act(f"adopt container {container_id} (already as declared)")
-            return
-        self._act(f"adopt container {container_id}, updating {', '.join(sorted(changes))}")
-        self._replace(existing, changes)
-
-    def replace_indexing_policy(self, container_id: str, policy: Policy) -> None:
-        """Bring the container to ``policy``, keeping every other property, and wait for the reindex."""
-        self._target(container_id)
-        policy = validate_indexing_policy(container_id, policy)
-        existing = self._read(container_id)
-        if existing is None:
-            raise DefinitionConflict(
-                f"container {container_id} does not exist, so its indexing policy cannot be replaced; "
-                "create it first with op.create_container"
-            )
-        if normalise_indexing_policy(existing.get("indexingPolicy")) == normalise_indexing_policy(policy):
-            self._act(f"keep indexing policy of {container_id} (already as declared)")
-            return
-        self._act(f"replace indexing policy of {container_id}")
-        self._replace(existing, {"indexingPolicy": policy})
-
-    def delete_container(self, container_id: str, if_exists: bool = True) -> bool:
-        """Delete the container; True if it existed. Missing is fine unless ``if_exists=False``."""
-        self._target(container_id)
-        if self._read(container_id) is None:
-            if not if_exists:
-                raise DefinitionConflict(f"container {container_id} does not exist, so it cannot be deleted")
-            self._act(f"skip deleting {container_id} (does not exist)")
-            return False
-        self._act(f"delete container {container_id}")
-        if not self.dry_run:
-            cosmos.delete_container(self._database, container_id)
-        return True
-
-    # -- internals ----------------------------------------------------------------------------------------
-
-    def _target(self, container_id: str) -> None:
+    def _target(self, container_id: str) -> str:
         """A container a schema operation may change: a valid id, and not cosmigrate's own history."""
         validate_container_id(container_id)
         if container_id == self._history_container:
@@ -230,58 +149,164 @@ class Operations:
                 f"container {container_id!r} holds cosmigrate's history: a migration must not create, change "
                 "or delete it"
             )
+        return container_id
 
-    def _read(self, container_id: str) -> dict[str, Any] | None:
-        return cosmos.read_container(self._database, container_id)
+    # -- schema -------------------------------------------------------------------------------------------
 
-    def _act(self, action: str) -> None:
-        self.actions.append(action)
-        log.info(("would " if self.dry_run else "") + action)
+    def create_container(
+        self,
+        container_id: str,
+        partition_key: str | Sequence[str],
+        unique_keys: Sequence[Sequence[str]] | None = None,
+        indexing_policy: Policy | None = None,
+        default_ttl: int | None = None,
+    ) -> Change:
+        """Create the container, or adopt an existing one with the same partition key and unique keys.
 
-    def _replace(self, existing: dict[str, Any], changes: dict[str, Any]) -> None:
-        if self.dry_run:
-            return
-        cosmos.replace_container(self._database, {**existing, **changes})
-        if "indexingPolicy" in changes:
-            self.wait_for_index(existing["id"])
-
-    def wait_for_index(self, container_id: str) -> None:
-        """Poll the index transformation until it reaches 100%, reporting progress; bounded by a timeout.
-
-        New paths serve queries only once the transformation is complete, so a revision that reindexes is
-        not recorded as applied before that.
+        Those cannot change in Cosmos DB: an existing container that differs in them is refused. An adopted
+        container's indexing policy (and TTL, when given) is brought to the declared one, keeping its data.
+        ``partition_key`` is a path, or a list of up to 3 paths for a hierarchical key.
         """
-        container = self._database.get_container_client(container_id)
-        deadline = time.monotonic() + self.index_timeout
-        while True:
-            progress = cosmos.transformation_progress(container)
-            if self.on_progress:
-                self.on_progress(container_id, progress)
-            if progress >= 100:
-                return
-            if time.monotonic() >= deadline:
-                raise DatabaseError(
-                    f"the reindex of {container_id} is at {progress}% after {self.index_timeout:.0f}s; it goes "
-                    "on in the service: raise --index-timeout, then cosmigrate repair and up to wait again"
-                )
-            time.sleep(self.poll_interval)
+        self._target(container_id)
+        definition = ContainerDef.declare(container_id, partition_key, unique_keys, indexing_policy, default_ttl)
+        return self._run(CreateContainer(definition))
+
+    def replace_indexing_policy(self, container_id: str, policy: Policy) -> Change:
+        """Bring the container to ``policy``, keeping every other property, and wait for the reindex."""
+        self._target(container_id)
+        return self._run(ReplaceIndexingPolicy.declare(container_id, policy))
+
+    def delete_container(self, container_id: str, if_exists: bool = True) -> bool:
+        """Delete the container (exported first when it holds documents); True if it existed."""
+        self._target(container_id)
+        return self._run(DeleteContainer(container_id, if_exists)).effect == "delete"
+
+    # -- questions ----------------------------------------------------------------------------------------
+
+    def exists(self, container_id: str) -> bool:
+        validate_container_id(container_id)
+        return self._executor.definition(container_id) is not None
+
+    def is_legacy(
+        self, container_id: str, partition_key: str | Sequence[str], unique_keys: Sequence[Sequence[str]] | None = None
+    ) -> bool:
+        """True when ``container_id`` exists with another partition key or other unique keys than these:
+        an older container of the same name that cannot be adopted, only replaced."""
+        wanted = ContainerDef.declare(container_id, partition_key, unique_keys)
+        existing = self._executor.definition(container_id)
+        return existing is not None and existing.immutable_conflict(wanted) is not None
+
+    def count(self, container_id: str, where: str = "true", parameters: Sequence[Mapping[str, Any]] = ()) -> int:
+        """Documents matching ``where`` (0 if the container does not exist). Read-only, also when planning."""
+        validate_container_id(container_id)
+        return self._executor.count(container_id, where, list(parameters))
+
+    # -- preconditions ------------------------------------------------------------------------------------
+
+    def refuse(self, message: str) -> None:
+        """Stop this revision before it changes anything: it stays pending and is not recorded as failed.
+        Also the way to make a downgrade irreversible: ``op.refuse("irreversible: …")``."""
+        raise PreconditionRefused(message)
+
+    def assert_unused(
+        self,
+        container_id: str,
+        where: str,
+        parameters: Sequence[Mapping[str, Any]] = (),
+        what: str = "matching documents",
+        force_flag: str = "force",
+    ) -> None:
+        """Refuse (see :meth:`refuse`) while documents matching ``where`` exist, unless ``-x force=true``.
+
+        The script must declare ``force_flag`` in its ``arguments``. A forced pass is logged and recorded in
+        the history with the count it overrode.
+        """
+        forced = self.flag(force_flag)
+        found = self.count(container_id, where, parameters)
+        check = Precondition(container_id, where, tuple(parameters), what, force_flag)
+        change = self._run(check).with_detail(found=found, forced=bool(found and forced))
+        self.changes[-1] = change
+        if found and not forced:
+            self.refuse(
+                f"container {container_id} still has {found} {what}; move them or run again "
+                f"with -x {force_flag}=true to drop it anyway"
+            )
+        if found:
+            log.warning("forced past a precondition", container=container_id, documents=found, flag=force_flag)
+            self.forced.append({"container": container_id, "documents": found, "what": what, "flag": force_flag})
+
+    # -- data ---------------------------------------------------------------------------------------------
+
+    def seed_items(self, container_id: str, items: Iterable[Mapping[str, Any]]) -> Change:
+        """Upsert these documents (idempotent). Undo with :meth:`unseed_items` and the same items."""
+        name, checked = validated_items(container_id, items)
+        return self._run(SeedItems(name, checked))
+
+    def unseed_items(self, container_id: str, items: Iterable[Mapping[str, Any]]) -> Change:
+        """Delete exactly these seeded documents; one changed since it was seeded is left and reported."""
+        name, checked = validated_items(container_id, items)
+        return self._run(UnseedItems(name, checked))
+
+    def transform_items(
+        self,
+        container_id: str,
+        fn: Callable[[dict[str, Any]], Any],
+        *,
+        query: str | None = None,
+        parameters: Sequence[Mapping[str, Any]] = (),
+        **options: Any,
+    ) -> Change:
+        """Stream the container (or the query's results) through ``fn`` and write the results back.
+
+        ``fn(doc)`` returns the new document, ``None`` to leave it, or ``op.DELETE``. Each write is conditional
+        on the version read (a concurrent update makes ``fn`` run again on the fresh document, never lost).
+        ``fn`` must be idempotent, or the query must exclude documents already done: a resumed run (after an
+        interruption) reads again the pages that were in flight. Options: ``concurrency``, ``page_size``,
+        ``max_ru_per_second``, ``priority``, ``max_failures``.
+        """
+        validate_container_id(container_id)
+        if not callable(fn):
+            raise InvalidDefinition(f"transform_items({container_id!r}, fn): fn must be a function, not {fn!r}")
+        return self._run(TransformItems(container_id, fn, query, tuple(parameters), dict(options)))
+
+    def copy_container(
+        self,
+        source_id: str,
+        target_id: str,
+        transform: Callable[[dict[str, Any]], Any] | None = None,
+        **options: Any,
+    ) -> Change:
+        """Copy every document of ``source_id`` into ``target_id`` (created beforehand with its new partition
+        key or unique keys), through ``transform`` when given; upserts, so a resumed copy is idempotent. Ends
+        by comparing counts. ``load_with_indexing_off=True`` loads with the target's indexing off, then applies
+        its declared policy and waits."""
+        validate_container_id(source_id)
+        self._target(target_id)
+        return self._run(CopyContainer(source_id, target_id, transform, dict(options)))
+
+    def container(self, container_id: str) -> Any:
+        """The azure-cosmos ``ContainerProxy``, for data work the operations above do not cover.
+
+        In a planning pass this ends the simulation of the script here (shown as a step)."""
+        validate_container_id(container_id)
+        self._run(DataAccess(container_id))
+        return self._executor.raw_container(container_id)
+
+    @property
+    def database(self) -> Any:
+        """The azure-cosmos ``DatabaseProxy`` (ends a planning pass like :meth:`container`)."""
+        self._run(DataAccess(None))
+        return self._executor.raw_database()
 
 
-class ValidatingOperations(Operations):
-    """Runs a script's calls for their argument checks only: no request, nothing logged, nothing exists.
-
-    The runner passes every planned script through this before the first record is written, so an invalid
-    container definition is a usage error (exit 2) with nothing touched, not a failed revision.
-    """
-
-    def __init__(self, x: Mapping[str, str] | None = None, history_container: str | None = None) -> None:
-        super().__init__(database=None, x=x, dry_run=True, history_container=history_container)  # type: ignore[arg-type]
-
-    def _read(self, container_id: str) -> dict[str, Any] | None:
-        return None
-
-    def count(self, container_id: str, where: str = "true", parameters: Sequence[dict[str, Any]] = ()) -> int:
-        return 0
-
-    def _act(self, action: str) -> None:
-        self.actions.append(action)
+def validated_items(container_id: str, items: Iterable[Mapping[str, Any]]) -> tuple[str, tuple[Mapping[str, Any], ...]]:
+    validate_container_id(container_id)
+    checked = tuple(dict(item) for item in items)
+    ids = [item.get("id") for item in checked]
+    bad = [i for i, value in enumerate(ids) if not isinstance(value, str) or not value]
+    if bad:
+        raise InvalidDefinition(f"seed items for {container_id!r}: item {bad[0]} has no string 'id'")
+    duplicates = sorted({str(value) for value in ids if ids.count(value) > 1})
+    if duplicates:
+        raise InvalidDefinition(f"seed items for {container_id!r}: id {duplicates[0]!r} appears twice")
+    return container_id, checked

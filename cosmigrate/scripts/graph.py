@@ -62,10 +62,14 @@ class RevisionGraph:
             count += 1
         beyond = [node.revision for node in self.order[count:] if node.revision in applied_set]
         if beyond:
-            missing = self.order[count].revision
+            missing = self.order[count]
+            below = self.order[count - 1].revision if count else None
+            last = next(node for node in reversed(self.order) if node.revision in applied_set)
             raise HistoryConflict(
-                f"revision {missing} is pending but {beyond[0]} after it is applied: a script was inserted "
-                "below applied revisions; give it a number after the head instead"
+                f"revision {missing.revision} is pending but {beyond[0]} after it is applied: {missing.source} has "
+                f"down_revision = {below!r}, which places it below revisions already applied (a branch cut before "
+                f"{beyond[0]} landed?); chain it after the last applied one: down_revision = {last.revision!r}, and "
+                f"rechain the script that followed {last.revision} after it"
             )
         return count
 

@@ -7,12 +7,13 @@ reported as one line naming the file (and the line, for syntax errors) before an
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -35,10 +36,20 @@ class Script:
     checksum: str
     upgrade: Callable[[Any], None]
     downgrade: Callable[[Any], None]
+    idempotent: bool = False
+    arguments: dict[str, str] | None = None
+    source: str = ""
 
     @property
     def node(self) -> Node:
         return Node(self.revision, self.down_revision, self.path.name)
+
+
+def normalise(content: bytes) -> bytes:
+    """The script's bytes with line endings normalised and any BOM dropped: what checksums are taken of."""
+    if content.startswith(b"\xef\xbb\xbf"):
+        content = content[3:]
+    return content.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
 def checksum(content: bytes) -> str:
@@ -46,10 +57,7 @@ def checksum(content: bytes) -> str:
 
     A CRLF checkout (git autocrlf on Windows) or an editor's BOM is not a change (flyway#253).
     """
-    if content.startswith(b"\xef\xbb\xbf"):
-        content = content[3:]
-    normalised = content.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    return "sha256:" + hashlib.sha256(normalised).hexdigest()
+    return "sha256:" + hashlib.sha256(normalise(content)).hexdigest()
 
 
 def discover(folder: Path) -> list[Path]:
@@ -97,6 +105,17 @@ def load(path: Path) -> Script:
             raise ScriptError(
                 f"{path.name}: no {name}(op) function; define one (it may do nothing, with a comment why)"
             )
+    idempotent = getattr(module, "idempotent", False)
+    if not isinstance(idempotent, bool):
+        raise ScriptError(f"{path.name}: idempotent must be True or False, not {idempotent!r}")
+    arguments = getattr(module, "arguments", None)
+    if arguments is not None and (
+        not isinstance(arguments, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in arguments.items())
+    ):
+        raise ScriptError(
+            f"{path.name}: arguments must be a dict of -x key to what it does, e.g. {{'force': 'drop even if used'}}"
+        )
     doc = (module.__doc__ or "").strip()
     return Script(
         revision=revision,
@@ -106,6 +125,9 @@ def load(path: Path) -> Script:
         checksum=checksum(content),
         upgrade=module.upgrade,
         downgrade=module.downgrade,
+        idempotent=idempotent,
+        arguments=dict(arguments) if arguments is not None else None,
+        source=normalise(content).decode("utf-8", errors="replace"),
     )
 
 
@@ -118,7 +140,8 @@ def _import(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and typing look the defining module up while it executes
     try:
-        spec.loader.exec_module(module)
+        with _helpers_importable(path.parent):
+            spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise ScriptError(f"{path.name}:{exc.lineno}: syntax error: {exc.msg}; fix the script") from None
     except Exception as exc:
@@ -131,11 +154,39 @@ def _import(path: Path) -> ModuleType:
     return module
 
 
+@contextlib.contextmanager
+def _helpers_importable(folder: Path) -> Iterator[None]:
+    """While a script loads, ``from _helpers import x`` finds ``_helpers.py`` beside it.
+
+    Only the folder's ``_``-prefixed modules are meant to be imported this way. They are taken out of
+    ``sys.modules`` afterwards, so that two migration folders' ``_helpers`` never shadow each other; a script
+    keeps what it imported. Import helpers at the top of the script, not inside ``upgrade``.
+    """
+    entry = str(folder.resolve())
+    sys.path.insert(0, entry)
+    before = set(sys.modules)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(entry)
+        for name in set(sys.modules) - before:
+            origin = getattr(sys.modules[name], "__file__", None) or ""
+            if origin and Path(origin).resolve().parent == Path(entry):
+                sys.modules.pop(name, None)
+
+
 def _line_in(path: Path, exc: BaseException) -> str:
+    line = line_in(path, exc)
+    return f":{line}" if line else ""
+
+
+def line_in(path: Path, exc: BaseException) -> int | None:
+    """The line of ``path`` nearest to where ``exc`` was raised (the script's own frame), if any."""
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if Path(frame.filename) == path:
-            return f":{frame.lineno}"
-    return ""
+            return frame.lineno
+    return None
 
 
 @dataclass(frozen=True)
