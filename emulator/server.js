@@ -98,6 +98,42 @@ readDocument.default = (account, req, res, params) => {
   }
 };
 
+// (6) Transactional batch, atomic. The package runs a batch's operations one by one and keeps what the earlier
+// ones wrote when a later one fails, and it reads each operation's partition key from the operation, where the
+// Python client never puts it (it sends the x-ms-documentdb-partitionkey header once for the batch). Azure runs
+// a batch all or nothing: on failure we restore the document store as it was before the batch, report the
+// failing operation's status and 424 for the others (what the client reads to raise CosmosBatchOperationError).
+const batchDocuments = lib("handler/batch-documents");
+const plainBatch = batchDocuments.default;
+const readJson = lib("json").default;
+batchDocuments.default = async (account, req, res, params) => {
+  const collection = account.database(params.dbId).collection(params.collId);
+  const data = collection.read() && collection.documents;
+  if (!data) return plainBatch(account, req, res, params);
+  const header = req.headers["x-ms-documentdb-partitionkey"];
+  const operations = await readJson(req);
+  if (!Array.isArray(operations)) {
+    res.statusCode = 400;
+    return { code: "BadRequest", message: "Invalid request body" };
+  }
+  for (const operation of operations) {
+    if (operation && operation.partitionKey === undefined && header !== undefined) operation.partitionKey = header;
+  }
+  const saved = { data: new Map(data._data), index: new Map(data._index), ridCount: data._ridCount };
+  const results = await plainBatch(account, Object.assign(Object.create(req), { _cosmigrateBody: operations }), res, params);
+  if (Array.isArray(results) && results.some((r) => r.statusCode >= 400)) {
+    data._data = saved.data;
+    data._index = saved.index;
+    data._ridCount = saved.ridCount;
+    res.statusCode = 207;
+  }
+  return results;
+};
+// The package's batch handler reads the body itself; hand it the one we already parsed.
+const jsonModule = lib("json");
+const plainJson = jsonModule.default;
+jsonModule.default = async (req) => (req._cosmigrateBody !== undefined ? req._cosmigrateBody : plainJson(req));
+
 // Required only now, so that the routes table picks up the patched handlers.
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
 

@@ -1,10 +1,23 @@
-"""The migration lock: a lease document in the history container.
+"""The migration lock: a lease document in the history container, judged by the database's clock only.
 
-Taken with ``create_item`` (409: someone holds it), renewed in the background with an ETag-conditional
-replace (412: lost), taken over once expired with an ETag-conditional replace (of two contenders exactly one
-wins), released with an ETag-conditional delete. Expiry is a stored ``expires_at`` compared with the clock,
-never TTL (the service may expire late; the local endpoint never does), so a crashed holder blocks others
-for at most one lease length (Liquibase's locks stay forever, liquibase#6538).
+Taken with ``create_item`` (409: someone holds it). Taken over only once expired, with an ETag-conditional
+replace, so of two contenders exactly one wins. Released with an ETag-conditional delete.
+
+**Expiry without trusting anyone's clock.** Machines disagree about the time (a contender five minutes ahead
+would see a healthy lease as long expired). So a contender never compares a stored time with its own: it
+reads the lease and compares the lease's ``_ts`` (stamped by Cosmos DB on every write) with the ``Date`` of
+that same response (the service's clock). The lease is expired once it has not been written for a whole
+lease length plus one second (both are whole seconds). Any skew between client machines is tolerated.
+
+**The holder judges its own deadline on its own monotonic clock**: a lease is good until ``ttl`` after the
+moment the request that last renewed it was *sent*, which is never later than the service's view. It renews
+every third of the lease in the background and, before each revision, refuses to go on once a renewal
+cannot be confirmed in time.
+
+**Fencing.** Every history write of a run is one transactional batch that first replaces the lease on the
+condition that its ETag is still the one this run last wrote (``commit``). A holder that lost its lease —
+paused, partitioned, taken over — cannot write a record after that: the batch fails as a whole, and the run
+stops saying which revision's outcome is unknown; the next run sees that revision as interrupted.
 """
 
 from __future__ import annotations
@@ -13,8 +26,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -22,102 +34,70 @@ from azure.core import MatchConditions
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.errors import LockError
-from cosmigrate.store.client import NOT_DONE, resilient
-from cosmigrate.store.history import LOCK_ID, SCOPE, SchemaHistory, now_iso, who
+from cosmigrate.store.client import NOT_DONE, STEP_ATTEMPTS, STEP_BACKOFF, is_transient, resilient
+from cosmigrate.store.history import HistoryStore
+from cosmigrate.store.records import LOCK_ID, SCOPE, LockView, now_iso, who
 
 log = structlog.get_logger("cosmigrate")
 
 
-@dataclass(frozen=True)
-class Holder:
-    """Who holds (or held) the lease, as stored."""
-
-    owner: str
-    pid: int
-    lease_id: str
-    acquired_at: str
-    expires_at: float
-    command: str
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> Holder:
-        return cls(
-            owner=str(doc.get("owner", "?")),
-            pid=int(doc.get("pid", 0)),
-            lease_id=str(doc.get("lease_id", "")),
-            acquired_at=str(doc.get("acquired_at", "")),
-            expires_at=float(doc.get("expires_at", 0)),
-            command=str(doc.get("command", "")),
-        )
-
-    def expired(self, at: float | None = None) -> bool:
-        return (time.time() if at is None else at) >= self.expires_at
-
-    def describe(self) -> str:
-        left = self.expires_at - time.time()
-        state = f"expires in {left:.0f}s" if left > 0 else f"expired {-left:.0f}s ago"
-        return f"{self.owner} (pid {self.pid}, {self.command or 'cosmigrate'}) since {self.acquired_at}, {state}"
-
-
-def read_holder(history: SchemaHistory) -> tuple[Holder, str] | None:
-    """The stored lease and its ETag, or None when nobody holds it."""
-
-    def read() -> tuple[Holder, str] | None:
-        try:
-            doc = history.container.read_item(LOCK_ID, partition_key=SCOPE)
-        except cosmos_errors.CosmosResourceNotFoundError:
-            return None
-        return Holder.from_document(doc), doc["_etag"]
-
-    return resilient("read lock", read)
+class LockLost(LockError):
+    """This run's lease was taken over or could not be renewed in time: it writes nothing more."""
 
 
 class Lease:
     """One process's claim on the migration lock."""
 
-    def __init__(self, history: SchemaHistory, ttl: float, command: str = "") -> None:
+    def __init__(
+        self, history: HistoryStore, ttl: float, command: str = "", clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.history = history
         self.ttl = ttl
         self.command = command
+        self.clock = clock
         self.lease_id = uuid.uuid4().hex
         self._etag: str | None = None
+        self._seq = 0
         self._valid_until = 0.0
-        self._acquired_at: str | None = None
+        self._acquired_at = ""
         self._lost: str | None = None
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
-        self._guard = threading.Lock()
+        self._guard = threading.RLock()
+
+    @property
+    def held(self) -> bool:
+        return self._etag is not None and self._lost is None
 
     # -- taking and giving back ---------------------------------------------------------------------------
 
-    def acquire(self, timeout: float, on_wait: Callable[[Holder], None] | None = None) -> None:
+    def acquire(self, timeout: float, on_wait: Callable[[LockView], None] | None = None) -> None:
         """Take the lease, waiting up to ``timeout`` seconds for its holder to release it or let it expire."""
-        deadline = time.monotonic() + timeout
+        deadline = self.clock() + timeout
         reported: str | None = None
         while True:
-            if self._try_take():
+            holder = self._try_take()
+            if holder is None:
                 self._start_renewing()
                 return
-            current = read_holder(self.history)
-            if current is None:
+            if holder is NOT_DONE:
                 continue  # released between our attempt and the read: try again at once
-            holder, _ = current
             if holder.lease_id != reported:
                 reported = holder.lease_id
                 if on_wait:
                     on_wait(holder)
-            if time.monotonic() >= deadline:
+            left = deadline - self.clock()
+            if left <= 0:
                 raise LockError(
-                    f"the migration lock of {self.history.database.id} is held by {holder.describe()}; "
+                    f"the migration lock of database {self.history.database.id} is held by {holder.describe()}; "
                     "wait, raise --lock-timeout, or if that run is dead: cosmigrate unlock"
                 )
-            time.sleep(min(1.0, max(0.05, holder.expires_at - time.time())))
+            time.sleep(min(1.0, left, max(0.05, holder.seconds_left)))
 
-    def _document(self) -> dict[str, Any]:
-        """The lease as stored: renewals move ``expires_at`` and keep ``acquired_at``."""
-        now = time.time()
-        if self._etag is None:
-            self._acquired_at = now_iso(now)
+    def _document(self, seq: int) -> dict[str, Any]:
+        """The lease as stored. Its times are the holder's clock, for people; expiry never reads them."""
+        if not self._acquired_at:
+            self._acquired_at = now_iso()
         return {
             "id": LOCK_ID,
             "scope": SCOPE,
@@ -127,79 +107,131 @@ class Lease:
             "lease_id": self.lease_id,
             "command": self.command,
             "acquired_at": self._acquired_at,
-            "expires_at": now + self.ttl,
-            "expires_at_iso": now_iso(now + self.ttl),
+            "renewed_at": now_iso(),
+            "ttl_s": self.ttl,
+            "seq": seq,
         }
 
-    def _held(self, stored: dict[str, Any]) -> bool:
-        self._etag = stored["_etag"]
-        self._valid_until = float(stored["expires_at"])
-        return True
+    def _held(self, stored: Mapping[str, Any], sent_at: float) -> None:
+        self._etag = str(stored["_etag"])
+        self._seq = int(stored.get("seq", 0))
+        self._valid_until = sent_at + self.ttl
 
-    def _mine(self) -> bool | Any:
-        """Read-back after an unknown outcome: True (and the ETag remembered) if the stored lease is ours."""
-        current = read_holder(self.history)
-        if current is not None and current[0].lease_id == self.lease_id:
-            self._etag = current[1]
-            self._valid_until = current[0].expires_at
-            return True
-        return NOT_DONE
-
-    def _try_take(self) -> bool:
+    def _try_take(self) -> Any:
+        """None once the lease is ours; otherwise the holder that keeps us waiting (or NOT_DONE: try again)."""
         container = self.history.container
+        sent_at = self.clock()
 
-        def create() -> bool:
+        def mine() -> Any:
+            current = self.history.read_lock()
+            if current is not None and current.lease_id == self.lease_id:
+                self._etag, self._seq, self._valid_until = current.etag, 1, sent_at + self.ttl
+                return None
+            return NOT_DONE
+
+        def take() -> Any:
             try:
-                return self._held(container.create_item(self._document()))
+                self._held(container.create_item(self._document(1)), sent_at)
+                return None
             except cosmos_errors.CosmosResourceExistsError:
                 return self._take_over_expired()
 
-        return bool(resilient("take lock", create, recover=self._mine))
+        return resilient("take lock", take, recover=mine)
 
-    def _take_over_expired(self) -> bool:
-        current = read_holder(self.history)
-        if current is None:
-            return False  # released meanwhile: the caller's next round creates it
-        holder, etag = current
-        if holder.lease_id == self.lease_id:
-            return self._mine() is True
-        if not holder.expired():
-            return False
+    def _take_over_expired(self) -> Any:
+        holder = self.history.read_lock()
+        if holder is None:
+            return NOT_DONE
+        if holder.lease_id == self.lease_id:  # our own create landed with its answer lost
+            self._etag, self._seq, self._valid_until = holder.etag, 1, self.clock() + self.ttl
+            return None
+        if not holder.expired:
+            return holder
+        sent_at = self.clock()
         try:
-            self._held(
-                self.history.container.replace_item(
-                    LOCK_ID, self._document(), etag=etag, match_condition=MatchConditions.IfNotModified
-                )
+            stored = self.history.container.replace_item(
+                LOCK_ID, self._document(1), etag=holder.etag, match_condition=MatchConditions.IfNotModified
             )
         except cosmos_errors.CosmosAccessConditionFailedError:
-            return False  # another contender took it over first
+            return holder  # another contender took it over first
+        self._held(stored, sent_at)
         log.warning("took over an expired lock", previous_holder=holder.describe())
-        return True
+        return None
 
     def release(self) -> None:
         """Give the lease back; only our own (a lease taken over by someone else is left alone)."""
         self._stop.set()
-        if self._renewer is not None:
+        if self._renewer is not None and self._renewer is not threading.current_thread():
             self._renewer.join()
-        if self._etag is None:
-            return
+        with self._guard:
+            if self._etag is None or self._lost:
+                return
 
-        def delete() -> None:
-            for _ in range(3):
-                try:
-                    self.history.container.delete_item(
-                        LOCK_ID, partition_key=SCOPE, etag=self._etag, match_condition=MatchConditions.IfNotModified
-                    )
-                    return
-                except cosmos_errors.CosmosResourceNotFoundError:
-                    return
-                except cosmos_errors.CosmosAccessConditionFailedError:
-                    # taken over (leave it), or our own renewal landed unanswered (its ETag is read back)
-                    if self._mine() is not True:
+            def delete() -> None:
+                for _ in range(3):
+                    try:
+                        self.history.container.delete_item(
+                            LOCK_ID, partition_key=SCOPE, etag=self._etag, match_condition=MatchConditions.IfNotModified
+                        )
                         return
+                    except cosmos_errors.CosmosResourceNotFoundError:
+                        return
+                    except cosmos_errors.CosmosAccessConditionFailedError:
+                        current = self.history.read_lock()  # our own renewal may have landed unanswered
+                        if current is None or current.lease_id != self.lease_id:
+                            return
+                        self._etag = current.etag
 
-        resilient("release lock", delete)
-        self._etag = None
+            resilient("release lock", delete)
+            self._etag = None
+
+    # -- writing under the lease --------------------------------------------------------------------------
+
+    def commit(self, documents: list[dict[str, Any]] | None = None) -> None:
+        """Write ``documents`` (upserts into the history partition) together with a renewal of the lease, in
+        one transactional batch conditional on the lease being ours: all or nothing. Raises :class:`LockLost`
+        when it is not ours any more; then nothing was written."""
+        with self._guard:
+            self._raise_if_lost()
+            seq = self._seq + 1
+            operations: list[Any] = [("replace", (LOCK_ID, self._document(seq)), {"if_match_etag": self._etag})]
+            operations += [("upsert", (document,)) for document in documents or []]
+            for attempt in range(STEP_ATTEMPTS):
+                sent_at = self.clock()
+                try:
+                    results = self.history.container.execute_item_batch(operations, partition_key=SCOPE)
+                except cosmos_errors.CosmosBatchOperationError as exc:
+                    if getattr(exc, "error_index", None) == 0:
+                        self._lose()
+                    raise
+                except Exception as exc:
+                    if not is_transient(exc) or attempt == STEP_ATTEMPTS - 1:
+                        raise
+                    time.sleep(STEP_BACKOFF[min(attempt, len(STEP_BACKOFF) - 1)])
+                    # the outcome is unknown: the lease's sequence number says whether the batch landed
+                    current = resilient("read lock", self.history.read_lock)
+                    if current is None or current.lease_id != self.lease_id:
+                        self._lose()
+                    if current is not None and current.seq == seq:
+                        self._etag, self._seq, self._valid_until = current.etag, seq, sent_at + self.ttl
+                        return
+                    continue
+                first = results[0]
+                body = first.get("resourceBody") or {}
+                self._etag = str(first.get("eTag") or body.get("_etag"))
+                self._seq = seq
+                self._valid_until = sent_at + self.ttl
+                return
+
+    def _lose(self) -> None:
+        current = resilient("read lock", self.history.read_lock)
+        by = current.describe() if current else "nobody (it was released)"
+        self._lost = f"the migration lock was lost: it is now held by {by}"
+        raise LockLost(f"{self._lost}; this run writes nothing more")
+
+    def _raise_if_lost(self) -> None:
+        if self._lost:
+            raise LockLost(f"{self._lost}; this run writes nothing more")
 
     # -- keeping it ---------------------------------------------------------------------------------------
 
@@ -211,37 +243,43 @@ class Lease:
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.ttl / 3):
             try:
-                self.renew()
-            except Exception as exc:  # keep the thread alive; check() reports the loss
+                self.commit()
+            except LockLost:
+                return
+            except Exception as exc:  # keep trying; check() stops the run once the deadline passes
                 log.warning("lock renewal failed", error=type(exc).__name__)
-            if self._lost:
-                return
-
-    def renew(self) -> None:
-        with self._guard:
-            if self._lost:
-                return
-            document = self._document()
-
-            def replace() -> bool:
-                try:
-                    return self._held(
-                        self.history.container.replace_item(
-                            LOCK_ID, document, etag=self._etag, match_condition=MatchConditions.IfNotModified
-                        )
-                    )
-                except (cosmos_errors.CosmosAccessConditionFailedError, cosmos_errors.CosmosResourceNotFoundError):
-                    # our own earlier renewal may have landed with its answer lost: is it still ours?
-                    return self._mine() is True
-
-            if not resilient("renew lock", replace, recover=self._mine):
-                current = read_holder(self.history)
-                by = current[0].describe() if current else "nobody (it was released)"
-                self._lost = f"the migration lock was lost: it is now held by {by}"
 
     def check(self) -> None:
-        """Raise if the lease was lost: a run must not start another revision without it."""
-        if not self._lost and time.time() >= self._valid_until:
-            self._lost = "the migration lock expired before it could be renewed (is the database reachable?)"
-        if self._lost:
-            raise LockError(f"{self._lost}; stopping before the next revision. Run cosmigrate status")
+        """Before a revision: raise unless the lease is ours for a while yet, renewing it now if need be."""
+        with self._guard:
+            self._raise_if_lost()
+            if self.clock() < self._valid_until - self.ttl / 3:
+                return
+            try:
+                self.commit()
+                return
+            except LockLost:
+                raise
+            except Exception:
+                if self.clock() < self._valid_until:
+                    return
+            self._lost = "the migration lock could not be renewed before it expired (is the database reachable?)"
+            raise LockLost(f"{self._lost}; stopping before the next revision")
+
+
+def force_release(history: HistoryStore, holder: LockView, event: dict[str, Any]) -> bool:
+    """Delete the lease as it was shown to an operator, and log that, in one batch. False when the lease
+    changed hands meanwhile (nothing was deleted)."""
+    operations: list[Any] = [("delete", (LOCK_ID,), {"if_match_etag": holder.etag}), ("create", (event,))]
+
+    def gone() -> Any:  # after an unknown outcome: did our delete land?
+        current = history.read_lock()
+        return True if current is None or current.lease_id != holder.lease_id else NOT_DONE
+
+    try:
+        resilient("unlock", lambda: history.container.execute_item_batch(operations, partition_key=SCOPE), recover=gone)
+    except cosmos_errors.CosmosBatchOperationError as exc:
+        if getattr(exc, "error_index", None) == 0:
+            return False
+        raise
+    return True

@@ -1,0 +1,56 @@
+"""The live database as the planner sees it: every container's definition in one request, and counts.
+
+Read-only. The history container is cosmigrate's own and never part of a plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from azure.cosmos import DatabaseProxy
+from azure.cosmos import exceptions as cosmos_errors
+
+from cosmigrate.model.container import ContainerDef
+from cosmigrate.model.state import DatabaseState
+from cosmigrate.ops.simulate import Counter
+from cosmigrate.store.client import resilient
+
+
+def container_properties(database: DatabaseProxy, history_container: str) -> list[dict[str, Any]]:
+    """The stored properties of every container but the history (none when the database does not exist)."""
+
+    def read() -> list[dict[str, Any]]:
+        try:
+            return [dict(p) for p in database.list_containers() if p["id"] != history_container]
+        except cosmos_errors.CosmosResourceNotFoundError:
+            return []
+
+    return resilient(f"list containers of {database.id}", read)
+
+
+def read_state(database: DatabaseProxy, history_container: str) -> DatabaseState:
+    return DatabaseState.from_live(
+        ContainerDef.from_properties(p) for p in container_properties(database, history_container)
+    )
+
+
+def counter(database: DatabaseProxy) -> Counter:
+    """Counts documents of live containers, for preconditions evaluated while planning."""
+
+    def count(container_id: str, where: str, parameters: Sequence[Mapping[str, Any]]) -> int:
+        container = database.get_container_client(container_id)
+        query = f"SELECT VALUE COUNT(1) FROM c WHERE {where}"
+
+        def run() -> int:
+            try:
+                values: Any = container.query_items(
+                    query, parameters=[dict(p) for p in parameters], enable_cross_partition_query=True
+                )
+                return sum(int(value) for value in values)  # one count per partition range
+            except cosmos_errors.CosmosResourceNotFoundError:
+                return 0
+
+        return resilient(f"count documents in {container_id}", run)
+
+    return count
