@@ -1,12 +1,16 @@
 """Configuration: flags override environment variables, which override ``[tool.cosmigrate]`` in pyproject.toml.
 
 With nothing set, cosmigrate targets the local emulator (https://localhost:8081 and its public well-known
-key), so the same defaults work with the official emulator and with this project's local endpoint.
+key), so the same defaults work with the official emulator and with this project's local endpoint. There is
+no default database: a command that needs one says where to name it, so that a typo never migrates a fresh
+twin of the right database. Unknown keys in ``[tool.cosmigrate]`` are refused for the same reason.
 Secrets are kept out of ``repr`` and every message passes through :func:`redact`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import math
 import os
@@ -23,7 +27,6 @@ from cosmigrate.errors import UsageError
 EMULATOR_ENDPOINT = "https://localhost:8081"
 # The emulator's documented, public key: not a secret, but redacted all the same.
 EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
-DEFAULT_DATABASE = "castiel"
 DEFAULT_MIGRATIONS = "migrations"
 DEFAULT_HISTORY_CONTAINER = "cosmigrate_history"
 DEFAULT_LOCK_TTL = 60.0
@@ -42,7 +45,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "lock_ttl": ("COSMIGRATE_LOCK_TTL", "lock_ttl"),
     "lock_timeout": ("COSMIGRATE_LOCK_TIMEOUT", "lock_timeout"),
     "index_timeout": ("COSMIGRATE_INDEX_TIMEOUT", "index_timeout"),
+    "create_database": ("COSMIGRATE_CREATE_DATABASE", "create_database"),
+    "backup_dir": ("COSMIGRATE_BACKUP_DIR", "backup_dir"),
 }
+DEFAULT_BACKUP_DIR = "backups"
 SECRET_SETTINGS = ("key", "connection_string")
 _ACCOUNT_KEY = re.compile(r"(AccountKey\s*=\s*)[^;\s'\"]+", re.IGNORECASE)
 _ID_PATTERN = re.compile(r"^[^/\\?#]{1,255}$")
@@ -54,7 +60,7 @@ class Config:
 
     endpoint: str
     key: str = field(repr=False)
-    database: str
+    database: str | None
     migrations: Path
     history_container: str
     verify_tls: bool
@@ -62,10 +68,26 @@ class Config:
     lock_timeout: float
     index_timeout: float
     x: Mapping[str, str] = field(default_factory=dict)
+    create_database: bool = False
+    backup_dir: Path = Path(DEFAULT_BACKUP_DIR)
+    sources: Mapping[str, str] = field(default_factory=dict)  # setting -> where its value came from
 
     @property
     def secrets(self) -> tuple[str, ...]:
         return (self.key,)
+
+    @property
+    def database_name(self) -> str:
+        """The database a command works on; a usage error when none was named."""
+        if not self.database:
+            raise UsageError(
+                "no database named: set --database, COSMOS_DATABASE or database in [tool.cosmigrate] of "
+                "pyproject.toml (cosmigrate has no default, so that a typo never migrates a fresh database)"
+            )
+        return self.database
+
+    def source_of(self, setting: str) -> str:
+        return self.sources.get(setting, "the default")
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
@@ -172,6 +194,13 @@ def load_config(
     project = read_pyproject(cwd)
     base = Path(project["__file__"]).parent if "__file__" in project else cwd
 
+    known = {toml for _, toml in SETTINGS.values()}
+    unknown = sorted(set(project) - known - {"__file__"})
+    if unknown:
+        raise UsageError(
+            f"{project['__file__']}: unknown key {unknown[0]!r} in [tool.cosmigrate]; the known keys are "
+            + ", ".join(sorted(known - set(SECRET_SETTINGS)))
+        )
     for name in SECRET_SETTINGS:
         env_name, toml_name = SETTINGS[name]
         if toml_name in project:  # refused on every run, not only on those that lack the variable
@@ -202,13 +231,13 @@ def load_config(
         # account's key is never sent to another account's address
         cs_endpoint, cs_key = parse_connection_string(str(connection_string))
         if cs_layer < endpoint_layer:
-            endpoint, endpoint_from = cs_endpoint, ""
+            endpoint, endpoint_from = cs_endpoint, "the connection string"
         if cs_layer < key_layer:
             key = cs_key
     endpoint = str(endpoint or EMULATOR_ENDPOINT)
     parsed = urlparse(endpoint)
     if parsed.scheme not in ("https", "http") or not parsed.hostname:
-        where = endpoint_from or "the connection string"
+        where = endpoint_from or "the default"
         raise UsageError(f"endpoint {endpoint!r} (from {where}) is not a URL like https://account:443/")
     loopback = is_loopback(endpoint)
     if not key:
@@ -218,18 +247,27 @@ def load_config(
                 "(the emulator key is only used for local endpoints)"
             )
         key = EMULATOR_KEY
+    _check_key(str(key))
 
-    database = str(pick("database")[0] or DEFAULT_DATABASE)
+    database_value, database_from = pick("database")
+    database = str(database_value) if database_value not in (None, "") else None
     history_container = str(pick("history_container")[0] or DEFAULT_HISTORY_CONTAINER)
     for label, value in (("database", database), ("history container", history_container)):
-        if not _ID_PATTERN.match(value):
+        if value is not None and not _ID_PATTERN.match(value):
             raise UsageError(f"{label} name {value!r} is not a valid Cosmos DB id (no / \\ ? #, 1-255 chars)")
 
-    migrations_value, migrations_from = pick("migrations")
-    migrations = Path(str(migrations_value or DEFAULT_MIGRATIONS))
-    if not migrations.is_absolute():
-        # a path from pyproject.toml is relative to that file; flags and variables to the working directory
-        migrations = (base if migrations_from.startswith("[tool") else cwd) / migrations
+    def folder(name: str, default: str) -> tuple[Path, str]:
+        value, source = pick(name)
+        path = Path(str(value or default))
+        if not path.is_absolute():
+            # a path from pyproject.toml is relative to that file; flags and variables to the working directory
+            path = (base if source.startswith("[tool") or not source else cwd) / path
+        return path, source
+
+    migrations, migrations_from = folder("migrations", DEFAULT_MIGRATIONS)
+    backup_dir, _ = folder("backup_dir", DEFAULT_BACKUP_DIR)
+    create_value, create_from = pick("create_database")
+    create_database = _truthy(create_from, create_value) if create_value is not None else False
 
     insecure_value, insecure_from = pick("insecure")
     insecure = _truthy(insecure_from or "--insecure", insecure_value) if insecure_value is not None else False
@@ -249,4 +287,22 @@ def load_config(
         else DEFAULT_LOCK_TIMEOUT,
         index_timeout=_seconds(index_from, index_timeout) if index_timeout is not None else DEFAULT_INDEX_TIMEOUT,
         x=dict(x or {}),
+        create_database=create_database,
+        backup_dir=backup_dir,
+        sources={
+            "database": database_from or "the default",
+            "endpoint": endpoint_from or "the default",
+            "migrations": migrations_from or "the default",
+        },
     )
+
+
+def _check_key(key: str) -> None:
+    """An account key is base64; say so plainly instead of the client's "Incorrect padding"."""
+    try:
+        base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raise UsageError(
+            "the account key is not valid base64: copy it again from the portal's Keys page "
+            "(COSMOS_KEY, --key, or the key in the connection string)"
+        ) from None

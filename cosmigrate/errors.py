@@ -5,11 +5,32 @@ what to do, and its ``exit_code`` is 2 for usage or configuration mistakes and 1
 or of the database. Anything else escaping is a bug, reported as such.
 """
 
+from typing import Any
+
 
 class CosmigrateError(Exception):
-    """Base of all expected errors; ``exit_code`` 1."""
+    """Base of all expected errors; ``exit_code`` 1.
+
+    Besides its one-line message an error may carry where it happened (``revision``, ``file``) and what was
+    done before it (``steps``, the results of the revisions that did run), for ``--json`` and for callers.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, revision: str | None = None, file: str | None = None) -> None:
+        super().__init__(message)
+        self.revision = revision
+        self.file = file
+        self.steps: list[Any] = []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": type(self).__name__,
+            "message": " ".join(str(self).split()),
+            "exit_code": self.exit_code,
+            "revision": self.revision,
+            "file": self.file,
+        }
 
 
 class UsageError(CosmigrateError):
@@ -43,7 +64,7 @@ class PreconditionRefused(CosmigrateError):
 
 
 class MigrationFailed(CosmigrateError):
-    """A migration script raised; its revision is recorded as failed."""
+    """A migration script raised (recorded as failed) or its run was interrupted (recorded as interrupted)."""
 
 
 class HistoryConflict(CosmigrateError):
@@ -52,3 +73,7 @@ class HistoryConflict(CosmigrateError):
 
 class LockError(CosmigrateError):
     """The migration lock could not be taken in time, or was lost while migrating."""
+
+
+class DatabaseMissing(CosmigrateError):
+    """The database named by the configuration does not exist (and this command does not create one)."""

@@ -1,13 +1,55 @@
-"""structlog set-up: log lines go to stderr (human or JSON), with every secret redacted."""
+"""structlog set-up: log lines go to stderr (human or JSON), with every secret redacted.
+
+A log line must never fail a migration: when stderr is a closed pipe (``cosmigrate up 2>&1 | head -1``), the
+write is dropped instead of raising ``BrokenPipeError`` in the middle of a revision.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
+
+
+class SafeStream:
+    """stderr that swallows the errors of a closed pipe (and stops writing to it)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self.closed_pipe = False
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stderr
+
+    def write(self, text: str) -> int:
+        if self.closed_pipe:
+            return len(text)
+        try:
+            return self.stream.write(text)
+        except (BrokenPipeError, ValueError, OSError):
+            self.closed_pipe = True
+            return len(text)
+
+    def flush(self) -> None:
+        if self.closed_pipe:
+            return
+        try:
+            self.stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            self.closed_pipe = True
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self.stream.isatty())
+        except (ValueError, OSError):
+            return False
+
+
+STDERR = SafeStream()
 
 
 def configure(log_format: str = "text", debug: bool = False, redact: Callable[[str], str] = str) -> None:
@@ -32,6 +74,10 @@ def configure(log_format: str = "text", debug: bool = False, redact: Callable[[s
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if debug else logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=STDERR),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
+
+
+def get() -> Any:
+    return structlog.get_logger("cosmigrate")

@@ -8,6 +8,9 @@ composite indexes for listing providers by category and by search capability.
 revision = "001"
 down_revision = None
 
+# Converges when run again (create adopts, delete skips what is gone): an interrupted run is resumed.
+idempotent = True
+
 CONTAINER = "integration_providers"
 INDEXING_POLICY = {
     "automatic": True,

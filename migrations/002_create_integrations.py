@@ -10,6 +10,10 @@ it is dropped (only when no active integration uses it, or with -x force=true) a
 revision = "002"
 down_revision = "001"
 
+# Converges when run again (create adopts, delete skips what is gone): an interrupted run is resumed.
+idempotent = True
+arguments = {"force": "drop a legacy integrations container even if it still has active or connected integrations"}
+
 CONTAINER = "integrations"
 PARTITION_KEY = "/tenantId"
 UNIQUE_KEYS = [["/tenantId", "/providerName", "/name"]]

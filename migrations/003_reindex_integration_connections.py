@@ -8,6 +8,9 @@ container is created if it does not exist yet (a new environment). Down: back to
 revision = "003"
 down_revision = "002"
 
+# Converges when run again (create adopts, delete skips what is gone): an interrupted run is resumed.
+idempotent = True
+
 CONTAINER = "integration-connections"
 PARTITION_KEY = "/integrationId"
 INDEXING_POLICY = {

@@ -8,6 +8,13 @@ documents with status active or connected stops the run here, before anything is
 revision = "004"
 down_revision = "003"
 
+# Converges when run again (create adopts, delete skips what is gone): an interrupted run is resumed.
+idempotent = True
+arguments = {
+    "force": "drop even if a container still has active or connected integrations",
+    "legacy": "more deprecated containers to drop, comma-separated",
+}
+
 DEPRECATED = ["tenant-integrations"]
 MANAGED = {"integration_providers", "integrations", "integration-connections"}
 ACTIVE = "c.status IN ('active', 'connected')"

@@ -19,7 +19,7 @@ from azure.cosmos import CosmosClient, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.config import EMULATOR_KEY, Config, load_config
-from cosmigrate.store.history import SchemaHistory
+from cosmigrate.store.history import HistoryStore
 from tests.harness.local_endpoint import NodeServer, start_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +59,13 @@ def database(cosmos: CosmosClient, database_name: str) -> DatabaseProxy:
 @pytest.fixture
 def make_config(endpoint: str, database_name: str) -> Callable[..., Config]:
     def build(migrations: Path = MIGRATIONS, x: dict[str, str] | None = None, **flags: Any) -> Config:
-        merged = {"endpoint": endpoint, "database": database_name, "migrations": str(migrations), **flags}
+        merged = {
+            "endpoint": endpoint,
+            "database": database_name,
+            "migrations": str(migrations),
+            "create_database": True,
+            **flags,
+        }
         return load_config(merged, environ={}, cwd=ROOT, x=x)
 
     return build
@@ -80,6 +86,7 @@ def cli_env(endpoint: str, database_name: str) -> dict[str, str]:
         COSMOS_ENDPOINT=endpoint,
         COSMOS_DATABASE=database_name,
         COSMIGRATE_MIGRATIONS=str(MIGRATIONS),
+        COSMIGRATE_CREATE_DATABASE="1",
         PYTHONWARNINGS="ignore",
     )
     return env
@@ -125,7 +132,7 @@ def concurrent_deploys(
         assert [p.returncode for p in started] == [0] * processes, [err[-500:] for _, err in outputs]
         ran = [step["revision"] for out, _ in outputs for step in json.loads(out)["steps"]]
         assert sorted(ran) == revisions, f"round {round_number}"
-        records = SchemaHistory(cosmos.get_database_client(name), "cosmigrate_history").records()
+        records = HistoryStore(cosmos.get_database_client(name), "cosmigrate_history").snapshot().records
         assert {r: rec.state for r, rec in records.items()} == dict.fromkeys(revisions, "applied")
         cosmos.delete_database(name)
 

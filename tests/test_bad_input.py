@@ -18,7 +18,7 @@ import pytest
 from azure.cosmos import CosmosClient
 from azure.cosmos import exceptions as cosmos_errors
 
-from cosmigrate.store.history import SchemaHistory
+from cosmigrate.store.history import HistoryStore as SchemaHistory
 from tests.conftest import MIGRATIONS, CliResult
 
 Setup = Callable[[Path], None]  # receives the project folder; the migrations live in <project>/migrations
@@ -199,7 +199,7 @@ CASES = [
     Case("no root path in a policy", ("up",), 2, "container 'things': indexing policy does not declare the root",
          add(("005_things.py", script("005", "004", NO_ROOT_PATH))), pending_after="005"),
     Case("a script touching the history container", ("up",), 2,
-         "005_things.py: container 'cosmigrate_history' holds cosmigrate's history",
+         "005_things.py:7: container 'cosmigrate_history' holds cosmigrate's history",
          add(("005_things.py", script("005", "004", "op.delete_container('cosmigrate_history')"))),
          pending_after="005"),
 ]  # fmt: skip
@@ -262,10 +262,8 @@ def test_bad_input(
     assert snapshot(tmp_path) == files_before, "files were written or changed"
     if case.no_history:
         assert not history_exists(cosmos, database_name), "a history container was created"
-    if case.pending_after:
-        status = status_json(run_cli, tmp_path)
-        assert case.pending_after in revisions(status, "pending")
-        assert case.pending_after not in revisions(status, "applied") + revisions(status, "failed")
+    if case.pending_after:  # found before anything was written: not even the database exists
+        assert database_name not in {d["id"] for d in cosmos.list_databases()}
 
 
 def test_corpus_is_large_enough() -> None:
@@ -318,7 +316,7 @@ def test_remote_endpoint_without_key_does_not_hang(run_cli: Callable[..., CliRes
 
 
 def test_a_key_never_appears_in_output_even_with_debug(run_cli: Callable[..., CliResult]) -> None:
-    key = "SUPERSECRETKEY456"
+    key = "U1VQRVJTRUNSRVRLRVk0NTY="  # valid base64, as account keys are
     for extra in ((), ("--debug",)):
         result = run_cli("status", "--endpoint", "https://127.0.0.1:9", "--key", key, *extra, timeout=TIME_LIMIT + 30)
         output = result.stdout + result.stderr
@@ -330,7 +328,7 @@ def test_a_key_never_appears_in_output_even_with_debug(run_cli: Callable[..., Cl
 
 
 def test_a_connection_string_key_never_appears_even_with_debug(run_cli: Callable[..., CliResult]) -> None:
-    key = "SUPERSECRETKEY789"
+    key = "U1VQRVJTRUNSRVRLRVk3ODk="
     env = {"COSMOS_ENDPOINT": "", "COSMOS_CONNECTION_STRING": f"AccountEndpoint=https://127.0.0.1:9/;AccountKey={key};"}
     result = run_cli("up", "--debug", env=env, timeout=TIME_LIMIT + 30)
     assert result.code == 1, result.stderr

@@ -20,10 +20,8 @@ def containers(cosmos: CosmosClient, database_name: str) -> set[str]:
 
 
 def test_up_status_down_through_the_cli(run_cli: Callable[..., CliResult]) -> None:
-    before = run_cli("status")
-    assert before.code == 0
-    assert "current base, head 004" in before.stdout
-    assert before.stdout.count("pending") == 4
+    missing = run_cli("status")  # the database does not exist yet: said, not created
+    assert missing.code == 1 and "does not exist" in missing.stderr
 
     up = run_cli("up")
     assert up.code == 0, up.stderr
@@ -49,8 +47,14 @@ def test_up_status_down_through_the_cli(run_cli: Callable[..., CliResult]) -> No
     assert [s["revision"] for s in body["steps"]] == ["004", "003"] and body["current"] == "002"
 
     history = json.loads(run_cli("history", "--json").stdout)
-    assert [(r["revision"], r["state"]) for r in history["records"]] == [("001", "applied"), ("002", "applied")]
-    assert all(r["applied_by"] and r["tool_version"] for r in history["records"])
+    assert [(r["revision"], r["state"]) for r in history["records"]] == [
+        ("001", "applied"), ("002", "applied"), ("003", "reverted"), ("004", "reverted"),
+    ]  # fmt: skip
+    assert [(e["event"], e["revision"]) for e in history["events"]] == [
+        ("applied", "001"), ("applied", "002"), ("applied", "003"), ("applied", "004"),
+        ("reverted", "004"), ("reverted", "003"),
+    ]  # fmt: skip
+    assert all(e["by"] and e["tool_version"] and e["at"].endswith("Z") for e in history["events"])
 
 
 def test_dry_run_writes_nothing_and_says_what_would_happen(
@@ -62,15 +66,19 @@ def test_dry_run_writes_nothing_and_says_what_would_happen(
     result = run_cli("up", "--dry-run")
     assert result.code == 1  # the legacy guard would stop 004
     assert "would apply 001" in result.stdout and "create container integration_providers" in result.stdout
+    assert "partition key  /category" in result.stdout  # the full definition, for a reviewer
     assert "tenant-integrations still has 1 active" in result.stderr
     assert containers(cosmos, database_name) == {"tenant-integrations"}  # not even the history container
 
     legacy.delete_item("a", partition_key="t")
     clean = run_cli("up", "--dry-run", "--json")
     assert clean.code == 0
-    steps = json.loads(clean.stdout)["steps"]
-    assert [s["revision"] for s in steps] == ["001", "002", "003", "004"]
-    assert steps[3]["actions"] == ["delete container tenant-integrations"]
+    revisions = json.loads(clean.stdout)["revisions"]
+    assert [r["revision"] for r in revisions] == ["001", "002", "003", "004"]
+    assert [(o["kind"], o["effect"]) for o in revisions[3]["operations"]] == [
+        ("assert_unused", "check"), ("delete_container", "delete"),
+    ]  # fmt: skip
+    assert revisions[0]["operations"][0]["definition"]["partitionKey"] == ["/category"]
     assert containers(cosmos, database_name) == {"tenant-integrations"}
 
 
@@ -95,8 +103,18 @@ def test_new_writes_the_next_chained_script_and_check_accepts_it(
     assert str(path) in created.stdout
     text = path.read_text()
     assert 'revision = "005"' in text and "down_revision = '004'" in text
+    untouched = run_cli("check", "--json", "--migrations", str(folder))
+    assert untouched.code == 1  # the template raises NotImplementedError until it is written
+    assert {p["code"] for p in json.loads(untouched.stdout)["problems"]} == {"not-implemented"}
+    text = text.replace(
+        'raise NotImplementedError("write the upgrade of revision 005")', 'op.create_container("audit", "/t")'
+    )
+    text = text.replace(
+        'raise NotImplementedError("write the downgrade of revision 005")', 'op.delete_container("audit")'
+    )
+    path.write_text(text)
     check = run_cli("check", "--json", "--migrations", str(folder))
-    assert check.code == 0
+    assert check.code == 0, check.stdout
     assert json.loads(check.stdout)["revisions"] == ["001", "002", "003", "004", "005"]
     # a second head (another 005 chained after 004) is what CI must catch
     (folder / "006_other.py").write_text(text.replace('revision = "005"', 'revision = "006"'))

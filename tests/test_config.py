@@ -40,7 +40,7 @@ def test_defaults_target_the_local_emulator(tmp_path: Path) -> None:
     assert loaded.endpoint == "https://localhost:8081"
     assert loaded.key == EMULATOR_KEY
     assert loaded.key.startswith("C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw")
-    assert loaded.database == "castiel"
+    assert loaded.database is None  # no tool-wide default: a command that needs one asks for it
     assert loaded.history_container == "cosmigrate_history"
     assert loaded.migrations == tmp_path / "migrations"
     assert loaded.lock_ttl == 60 and loaded.lock_timeout == 300 and loaded.index_timeout == 3600
@@ -52,7 +52,7 @@ def test_the_environment_of_the_process_is_not_read_when_one_is_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COSMOS_DATABASE", "from_process")
-    assert config(tmp_path).database == "castiel"
+    assert config(tmp_path).database is None
     assert load_config({}, cwd=tmp_path).database == "from_process"  # environ=None: os.environ
 
 
@@ -112,7 +112,7 @@ def test_the_nearest_pyproject_above_the_working_directory_is_used(tmp_path: Pat
 
 def test_a_pyproject_without_a_cosmigrate_table_changes_nothing(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\n', encoding="utf-8")
-    assert config(tmp_path).database == "castiel"
+    assert config(tmp_path).database is None
 
 
 def test_an_invalid_pyproject_is_a_usage_error_naming_it(tmp_path: Path) -> None:

@@ -18,14 +18,18 @@ from azure.cosmos import CosmosClient, PartitionKey
 
 from cosmigrate.app import commands as command
 from cosmigrate.config import Config
-from cosmigrate.errors import HistoryConflict, InvalidDefinition, MigrationFailed
+from cosmigrate.errors import DatabaseMissing, HistoryConflict, MigrationFailed, ScriptError, UsageError
 from cosmigrate.model.definitions import normalise_indexing_policy, normalise_unique_keys
-from cosmigrate.store.history import SchemaHistory
+from cosmigrate.store.history import HistoryStore as SchemaHistory
 from tests.conftest import MIGRATIONS, ROOT, CliResult
 
 
 def YES(_question: str) -> bool:
     return True
+
+
+def NO(_question: str) -> bool:
+    return False
 
 
 @pytest.fixture
@@ -55,7 +59,7 @@ def end_state(cosmos: CosmosClient, config: Config) -> dict[str, Any]:
             normalise_indexing_policy(properties.get("indexingPolicy")),
             properties.get("defaultTtl"),
         )
-    records = SchemaHistory(database, config.history_container).records()
+    records = SchemaHistory(database, config.history_container).snapshot().records
     return {
         "containers": containers,
         "history": {rev: (r.state, r.checksum, r.description) for rev, r in sorted(records.items())},
@@ -66,22 +70,23 @@ def test_a_failing_revision_is_recorded_and_blocks_until_repaired(
     make_config: Callable[..., Config], scripts: Path, cosmos: CosmosClient
 ) -> None:
     script = scripts / "003_reindex_integration_connections.py"
-    edit(script, "def upgrade(op):\n", "def upgrade(op):\n    raise RuntimeError('disk on fire')\n")
+    broken = "    if not op.planning:\n        raise RuntimeError('disk on fire')\n"
+    edit(script, "def upgrade(op):\n", "def upgrade(op):\n" + broken)
     config = make_config(migrations=scripts)
-    with pytest.raises(MigrationFailed, match=r"revision 003 .*disk on fire.*cosmigrate repair"):
+    with pytest.raises(MigrationFailed, match=r"revision 003 .*failed going up.*disk on fire.*cosmigrate repair"):
         command.up(config)
     status = command.status(config)
     assert [v.revision for v in status.applied] == ["001", "002"]
-    assert [(v.revision, v.error) for v in status.failed] == [("003", "RuntimeError: disk on fire")]
+    assert [(v.revision, v.error, v.direction) for v in status.failed] == [("003", "RuntimeError: disk on fire", "up")]
     assert [v.revision for v in status.pending] == ["004"]
-    with pytest.raises(HistoryConflict, match=r"revision 003 failed .*cosmigrate repair"):
+    with pytest.raises(HistoryConflict, match=r"revision 003 .*failed going up.*cosmigrate repair"):
         command.up(config)
 
-    edit(script, "    raise RuntimeError('disk on fire')\n", "")  # the fix
+    edit(script, broken, "")  # the fix
     with pytest.raises(HistoryConflict, match="003"):  # fixed, but still marked failed until repaired
         command.up(config)
     repaired = command.repair(config, YES)
-    assert repaired.removed_failed == ["003"]
+    assert repaired.to_pending == ["003"]
     assert [v.revision for v in command.status(config).pending] == ["003", "004"]
     assert [s.revision for s in command.up(config).steps] == ["003", "004"]
 
@@ -89,7 +94,11 @@ def test_a_failing_revision_is_recorded_and_blocks_until_repaired(
 def test_status_cli_reports_failed_revisions_in_json_and_exits_1(
     make_config: Callable[..., Config], scripts: Path, run_cli: Callable[..., CliResult]
 ) -> None:
-    edit(scripts / "002_create_integrations.py", "def upgrade(op):\n", "def upgrade(op):\n    1 / 0\n")
+    edit(
+        scripts / "002_create_integrations.py",
+        "def upgrade(op):\n",
+        "def upgrade(op):\n    if not op.planning:\n        1 / 0\n",
+    )
     failed_up = run_cli("up", "--migrations", str(scripts))
     assert failed_up.code == 1 and "Traceback" not in failed_up.stderr
     assert failed_up.stderr.strip().splitlines()[-1].startswith("error: revision 002")
@@ -97,17 +106,22 @@ def test_status_cli_reports_failed_revisions_in_json_and_exits_1(
     assert status.code == 1  # blocked: up would refuse
     body = json.loads(status.stdout)
     assert body["current"] == "001" and body["head"] == "004"
+    failed = body["failed"][0]
     assert body["failed"] == [
         {
             "revision": "002",
-            "description": body["failed"][0]["description"],
+            "description": failed["description"],
             "state": "failed",
+            "direction": "up",
             "applied_at": None,
-            "checksum": None,
+            "checksum": failed["checksum"],
             "error": "ZeroDivisionError: division by zero",
-            "applied_by": body["failed"][0]["applied_by"],
+            "applied_by": failed["applied_by"],
+            "idempotent": True,
+            "next_step": "fix the script, cosmigrate repair (it becomes pending again), then cosmigrate up",
         }
     ]
+    assert body["blocked"] is True and "002" in body["refusal"]
     assert [p["revision"] for p in body["pending"]] == ["003", "004"]
     table = run_cli("status", "--migrations", str(scripts))
     assert "002       failed" in table.stdout and "ZeroDivisionError" in table.stdout
@@ -128,7 +142,7 @@ def test_a_changed_script_blocks_up_but_a_crlf_checkout_does_not(
     assert [v.revision for v in status.changed] == ["001"] and status.blocked
     with pytest.raises(HistoryConflict, match=r"revision 001: 001_create_integration_providers.py changed"):
         command.up(config)
-    assert command.repair(config, YES).realigned == ["001"]
+    assert command.repair(config, YES).accepted == ["001"]
     assert command.status(config).changed == []
     assert [s.revision for s in command.up(config).steps] == ["004"]
 
@@ -139,9 +153,9 @@ def test_a_missing_script_of_an_applied_revision_blocks_up(make_config: Callable
     (scripts / "004_drop_deprecated_containers.py").unlink()
     status = command.status(config)
     assert [v.revision for v in status.missing] == ["004"]
-    with pytest.raises(HistoryConflict, match="004 is recorded but no script declares"):
+    with pytest.raises(HistoryConflict, match="004 is recorded applied but no script declares"):
         command.down(config)
-    assert command.repair(config, YES).removed_missing == ["004"]
+    assert command.repair(config, YES).forgotten == ["004"]
     assert command.status(config).current == "003"
 
 
@@ -158,28 +172,47 @@ def test_stamp_adopts_an_existing_database_and_base_clears(
     make_config: Callable[..., Config], cosmos: CosmosClient
 ) -> None:
     config = make_config()
-    stamped = command.stamp(config, "002")
+    database = cosmos.create_database(config.database)  # an existing database, migrated by hand so far
+    stamped = command.stamp(config, "002", NO)  # recording more than before asks nothing
     assert stamped.stamped == ["001", "002"]
-    database = cosmos.get_database_client(config.database)
     assert [c["id"] for c in database.list_containers()] == ["cosmigrate_history"]  # nothing ran
     history = command.history(config)
     assert [(r["revision"], r["stamped"]) for r in history.records] == [("001", True), ("002", True)]
+    assert [(e["event"], e["revision"]) for e in history.events] == [("stamped", "001"), ("stamped", "002")]
     assert [s.revision for s in command.up(config).steps] == ["003", "004"]
-    cleared = command.stamp(config, "base")
+    with pytest.raises(UsageError, match="stamp cancelled"):
+        command.stamp(config, "base", NO)  # forgetting applied revisions asks
+    assert command.status(config).current == "004"
+    cleared = command.stamp(config, "base", YES)
     assert cleared.removed == ["001", "002", "003", "004"]
     assert command.status(config).current is None
+    events = [(e["event"], e["revision"]) for e in command.history(config).events]
+    assert events[-4:] == [("unstamped", r) for r in ("001", "002", "003", "004")]
 
 
-def start_hanging_up(scripts: Path, config: Config, cli_env: dict[str, str]) -> subprocess.Popen[bytes]:
+def test_stamp_on_a_database_that_does_not_exist_creates_nothing(
+    make_config: Callable[..., Config], cosmos: CosmosClient
+) -> None:
+    config = make_config()
+    with pytest.raises(DatabaseMissing, match=f"database {config.database} .*does not exist"):
+        command.stamp(config, "002", YES)
+    assert config.database not in {d["id"] for d in cosmos.list_databases()}
+
+
+def start_hanging_up(
+    scripts: Path, config: Config, cli_env: dict[str, str], idempotent: bool = True
+) -> subprocess.Popen[bytes]:
     """``cosmigrate up`` in a process of its own, hanging in the middle of 003 (after its container exists,
     before it is recorded), returned once 003 shows as running."""
+    script = scripts / "003_reindex_integration_connections.py"
     edit(
-        scripts / "003_reindex_integration_connections.py",
+        script,
         "    op.create_container(CONTAINER, partition_key=PARTITION_KEY, indexing_policy=INDEXING_POLICY)\n",
         "    op.create_container(CONTAINER, partition_key=PARTITION_KEY, indexing_policy=INDEXING_POLICY)\n"
-        "    op.container(CONTAINER)  # data work from here: the validating pass stops at it\n"
+        "    op.container(CONTAINER)  # data work from here: the planning pass stops at it\n"
         "    if op.flag('hang'):\n        import time\n        time.sleep(120)\n",
     )
+    edit(script, "idempotent = True\n", f"idempotent = {idempotent}\narguments = {{'hang': 'hang in 003'}}\n")
     process = subprocess.Popen(
         [sys.executable, "-m", "cosmigrate", "up", "--lock-ttl", "2", "-x", "hang=true"],
         env={**cli_env, "COSMIGRATE_MIGRATIONS": str(scripts)},
@@ -188,34 +221,52 @@ def start_hanging_up(scripts: Path, config: Config, cli_env: dict[str, str]) -> 
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
-    while not command.status(config).running:
+    while not running(config):
         assert time.monotonic() < deadline, "003 never started"
         time.sleep(0.1)
-    assert [v.revision for v in command.status(config).running] == ["003"]
+    assert running(config) == ["003"]
     return process
 
 
-def test_up_killed_mid_revision_is_reported_then_repaired_to_a_clean_end_state(
-    make_config: Callable[..., Config], scripts: Path, cosmos: CosmosClient, cli_env: dict[str, str]
+def running(config: Config) -> list[str]:
+    try:
+        return [v.revision for v in command.status(config).running]
+    except DatabaseMissing:
+        return []
+
+
+@pytest.mark.parametrize("idempotent", [True, False], ids=["idempotent", "not idempotent"])
+def test_up_killed_mid_revision_is_resumed_when_idempotent_and_repaired_otherwise(
+    make_config: Callable[..., Config], scripts: Path, cosmos: CosmosClient, cli_env: dict[str, str], idempotent: bool
 ) -> None:
-    """SIGKILL in the middle of 003: nothing can be cleaned up; the lease expiry tells the story."""
+    """SIGKILL in the middle of 003 (an eviction, the OOM killer): nothing can be cleaned up; the lease's expiry
+    by the database's clock tells the next run that 003 was interrupted."""
     config = make_config(migrations=scripts)
-    process = start_hanging_up(scripts, config, cli_env)
+    process = start_hanging_up(scripts, config, cli_env, idempotent)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
 
-    time.sleep(2.5)  # the lease expires: the running record is now an interrupted, failed revision
+    time.sleep(3.5)  # the 2 s lease expires (+1 s for whole-second clocks)
     status = command.status(config)
-    assert [v.revision for v in status.failed] == ["003"] and "interrupted" in (status.failed[0].error or "")
-    with pytest.raises(HistoryConflict, match=r"revision 003 failed \(interrupted.*cosmigrate repair"):
-        command.up(config)
-    assert command.repair(config, YES).removed_failed == ["003"]
-    assert [s.revision for s in command.up(config).steps] == ["003", "004"]
+    assert [(v.revision, v.direction) for v in status.interrupted] == [("003", "up")]
+    assert "lock expired" in (status.interrupted[0].error or "")
+    if idempotent:
+        assert status.refusal is None  # not a failure: the next deploy simply finishes it
+        result = command.up(config)
+        assert [(s.revision, s.resumed) for s in result.steps] == [("003", True), ("004", False)]
+        events = [(e["event"], e["revision"]) for e in command.history(config).events]
+        assert ("resumed", "003") in events
+    else:
+        assert status.refusal is not None and "not declared idempotent" in status.refusal
+        with pytest.raises(HistoryConflict, match=r"revision 003 .*interrupted going up.*cosmigrate repair"):
+            command.up(config)
+        assert command.repair(config, YES).to_pending == ["003"]
+        assert [s.revision for s in command.up(config).steps] == ["003", "004"]
 
     clean = make_config(migrations=scripts, database=config.database + "clean")
     try:
         command.up(clean)
-        assert end_state(cosmos, config) == end_state(cosmos, clean)
+        assert end_state(cosmos, config)["containers"] == end_state(cosmos, clean)["containers"]
     finally:
         cosmos.delete_database(clean.database)
 
@@ -229,26 +280,27 @@ def test_an_invalid_definition_anywhere_up_to_the_target_stops_before_anything_i
         'def downgrade(op):\n    op.delete_container("audit")\n'
     )
     config = make_config(migrations=scripts)
-    with pytest.raises(InvalidDefinition, match=r"005_bad.py: container 'audit': partition key 'tenantId'"):
+    with pytest.raises(ScriptError, match=r"005_bad.py:7: container 'audit': partition key 'tenantId'"):
         command.up(config)
-    status = command.status(config)
-    assert status.applied == [] and status.failed == [] and len(status.pending) == 5
     assert config.database not in {d["id"] for d in cosmos.list_databases()}  # not even the database was created
 
 
-def test_sigterm_records_the_revision_failed_and_releases_the_lock_at_once(
+def test_sigterm_records_the_revision_interrupted_and_releases_the_lock_at_once(
     make_config: Callable[..., Config], scripts: Path, cli_env: dict[str, str]
 ) -> None:
-    """A cancelled deploy (SIGTERM) unwinds: no waiting for the lease to expire before the next run."""
+    """A cancelled deploy (SIGTERM) unwinds: no waiting for the lease to expire before the next run, and an
+    idempotent revision is simply finished by the next deploy."""
     config = make_config(migrations=scripts)
     process = start_hanging_up(scripts, config, cli_env)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 1
-    assert stderr.decode().strip().splitlines()[-1].startswith("error: revision 003")
+    last = stderr.decode().strip().splitlines()[-1]
+    assert last.startswith("error: revision 003") and "the next cosmigrate up resumes it" in last, last
     status = command.status(config)
-    assert status.lock is None and status.running == []
-    assert [(v.revision, v.error) for v in status.failed] == [("003", "Terminated: stopped by signal SIGTERM")]
+    assert status.lock is None and status.running == [] and status.failed == []
+    assert [(v.revision, v.error) for v in status.interrupted] == [("003", "stopped by signal SIGTERM")]
+    assert [s.revision for s in command.up(config).steps] == ["003", "004"]
 
 
 def test_a_reindex_that_outlasts_the_index_timeout_fails_the_revision(

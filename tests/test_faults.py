@@ -43,7 +43,8 @@ def counting(endpoint: str) -> Iterator[NodeServer]:
 
 
 def config_for(url: str, database: str, migrations: Path = MIGRATIONS) -> Config:
-    return load_config({"endpoint": url, "database": database, "migrations": str(migrations)}, environ={}, cwd=ROOT)
+    flags = {"endpoint": url, "database": database, "migrations": str(migrations), "create_database": True}
+    return load_config(flags, environ={}, cwd=ROOT)
 
 
 def test_twenty_up_down_cycles_through_faults_end_exactly_as_without(

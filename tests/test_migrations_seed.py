@@ -11,7 +11,7 @@ from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.app import commands as command
 from cosmigrate.config import Config
-from cosmigrate.errors import PreconditionRefused
+from cosmigrate.errors import DefinitionConflict, PreconditionRefused
 from cosmigrate.model.definitions import normalise_indexing_policy, normalise_unique_keys
 
 # The definitions as the design document writes them (../shared/seeds/000_841d1c287f0cdfcd.txt), typed out
@@ -258,12 +258,15 @@ def test_reindex_of_existing_connections_keeps_data_and_other_properties(
 def test_adopting_a_container_with_another_partition_key_is_refused(
     make_config: Callable[..., Config], database: DatabaseProxy
 ) -> None:
+    """The plan shows 003 cannot run, so the run stops before its first write: nothing half-done."""
     database.create_container("integration-connections", partition_key=PartitionKey("/tenantId"))
-    with pytest.raises(Exception, match="partition key /tenantId, not /integrationId"):
+    with pytest.raises(
+        DefinitionConflict, match=r"revision 003 .*partition key /tenantId, not /integrationId.*nothing was changed"
+    ):
         command.up(make_config())
     status = command.status(make_config())
-    assert [v.revision for v in status.applied] == ["001", "002"]
-    assert [v.revision for v in status.failed] == ["003"]
+    assert status.applied == [] and status.failed == [] and len(status.pending) == 4
+    assert container_ids(database) == {"integration-connections"}
 
 
 def seed_tenant_integrations(database: DatabaseProxy, statuses: list[str]) -> Any:
@@ -275,15 +278,23 @@ def seed_tenant_integrations(database: DatabaseProxy, statuses: list[str]) -> An
 
 def test_legacy_guard_stops_at_004_and_force_drops(make_config: Callable[..., Config], database: DatabaseProxy) -> None:
     legacy = seed_tenant_integrations(database, ["active", "disabled"])
-    with pytest.raises(PreconditionRefused, match="tenant-integrations still has 1 active or connected"):
+    with pytest.raises(PreconditionRefused, match="revision 004 .*tenant-integrations still has 1 active or connected"):
         command.up(make_config())
     assert len(list(legacy.read_all_items())) == 2  # untouched
-    status = command.status(make_config())
-    assert [v.revision for v in status.applied] == ["001", "002", "003"]
-    assert [v.revision for v in status.pending] == ["004"] and status.failed == []
+    status = command.status(make_config())  # the plan refused before the first write: nothing ran
+    assert status.applied == [] and len(status.pending) == 4 and status.failed == []
+    assert command.up(make_config(), target="003").steps  # the revisions before it run on their own
 
     result = command.up(make_config(x={"force": "true"}))
     assert [s.revision for s in result.steps] == ["004"]
+    assert result.steps[0].forced == [
+        {
+            "container": "tenant-integrations",
+            "documents": 1,
+            "what": "active or connected integrations",
+            "flag": "force",
+        }
+    ]
     assert "tenant-integrations" not in container_ids(database)
 
 
@@ -308,7 +319,7 @@ def test_legacy_integrations_container_is_guarded_then_replaced(
     old.create_item({"id": "a", "status": "active"})
     with pytest.raises(PreconditionRefused, match="integrations still has 1 active or connected integrations"):
         command.up(make_config())
-    assert [v.revision for v in command.status(make_config()).applied] == ["001"]
+    assert command.status(make_config()).applied == []  # refused by the plan, before the first write
     assert old.read()["partitionKey"]["paths"] == ["/id"]
 
     old.upsert_item({"id": "a", "status": "disabled"})  # nothing active any more: replaced without force
@@ -320,6 +331,7 @@ def test_legacy_integrations_container_is_guarded_then_replaced(
 def test_legacy_names_cannot_include_the_containers_the_migrations_manage(
     make_config: Callable[..., Config], cosmos: CosmosClient
 ) -> None:
+    command.up(make_config(), target="003")
     config = make_config(x={"legacy": "old-stuff,integrations"})
     with pytest.raises(PreconditionRefused, match="-x legacy names integrations, which the migrations before"):
         command.up(config)

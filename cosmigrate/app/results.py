@@ -1,27 +1,28 @@
-"""What the commands return: typed results, rendered by the CLI as tables or, through ``to_dict``, as JSON."""
+"""What the commands return: typed results, rendered by the CLI as tables or, through ``to_dict``, as JSON.
+
+Pure data: importing this pulls in no Cosmos DB client.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cosmigrate.app.runner import StepResult
+from cosmigrate.app.state import RevisionView
 
 
 class Result:
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload, no-any-return]
+        body: dict[str, Any] = _plain(asdict(self))  # type: ignore[call-overload]
+        return body
 
 
-@dataclass(frozen=True)
-class RevisionView:
-    revision: str
-    description: str
-    state: str
-    applied_at: str | None = None
-    checksum: str | None = None
-    error: str | None = None
-    applied_by: str | None = None
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -29,34 +30,113 @@ class StatusResult(Result):
     database: str
     current: str | None
     head: str | None
-    applied: list[RevisionView]
-    pending: list[RevisionView]
-    failed: list[RevisionView]
-    changed: list[RevisionView]
-    missing: list[RevisionView]
-    running: list[RevisionView]
+    revisions: list[RevisionView]
     lock: dict[str, Any] | None
+    refusal: str | None  # why up would refuse now (status exits 1 exactly then)
+    history_exists: bool = True
+
+    def _of(self, state: str) -> list[RevisionView]:
+        return [view for view in self.revisions if view.state == state]
+
+    @property
+    def applied(self) -> list[RevisionView]:
+        return self._of("applied")
+
+    @property
+    def pending(self) -> list[RevisionView]:
+        return self._of("pending")
+
+    @property
+    def failed(self) -> list[RevisionView]:
+        return self._of("failed")
+
+    @property
+    def interrupted(self) -> list[RevisionView]:
+        return self._of("interrupted")
+
+    @property
+    def running(self) -> list[RevisionView]:
+        return self._of("running")
+
+    @property
+    def missing(self) -> list[RevisionView]:
+        return self._of("missing")
+
+    changed: list[RevisionView] = field(default_factory=list)
 
     @property
     def blocked(self) -> bool:
-        return bool(self.failed or self.changed or self.missing)
+        return self.refusal is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        for state in ("applied", "pending", "failed", "interrupted", "running", "missing"):
+            body[state] = [view.to_dict() for view in self._of(state)]
+        body["blocked"] = self.blocked
+        return body
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One revision run (or planned)."""
+
+    revision: str
+    description: str
+    direction: str
+    duration_s: float
+    actions: list[str]
+    operations: list[dict[str, Any]]
+    resumed: bool = False
+    forced: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class RunResult(Result):
     database: str
     direction: str
-    dry_run: bool
-    steps: list[StepResult]
+    steps: list[Any]  # StepResult
     current: str | None
     head: str | None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class PlanResult(Result):
+    """What ``up``/``down`` would do: per revision, each operation with the full definitions (``plan --json``)."""
+
+    database: str
+    direction: str
+    current: str | None
+    target: str | None
+    head: str | None
+    exact: bool
+    revisions: list[dict[str, Any]]
     refused: str | None = None
+    database_exists: bool = True
 
 
 @dataclass(frozen=True)
 class HistoryResult(Result):
     database: str
+    events: list[dict[str, Any]]
     records: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ContainerDrift:
+    container: str
+    state: str  # drift, missing (declared, not live), unmanaged (live, declared by no migration), unverified
+    differences: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VerifyResult(Result):
+    database: str
+    current: str | None
+    clean: bool
+    containers: list[ContainerDrift]
+    notes: list[str] = field(default_factory=list)
+    locked_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,9 +149,15 @@ class UnlockResult(Result):
 @dataclass(frozen=True)
 class RepairResult(Result):
     database: str
-    removed_failed: list[str] = field(default_factory=list)
-    realigned: list[str] = field(default_factory=list)
-    removed_missing: list[str] = field(default_factory=list)
+    to_pending: list[str] = field(default_factory=list)
+    to_applied: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+    diffs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def nothing(self) -> bool:
+        return not (self.to_pending or self.to_applied or self.accepted or self.forgotten)
 
 
 @dataclass(frozen=True)
@@ -87,6 +173,12 @@ class CheckResult(Result):
     migrations: str
     head: str | None
     revisions: list[str]
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    online: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.get("severity", "error") == "error" for p in self.problems)
 
 
 @dataclass(frozen=True)
@@ -94,3 +186,16 @@ class NewResult(Result):
     path: str
     revision: str
     down_revision: str | None
+
+
+@dataclass(frozen=True)
+class HashResult(Result):
+    path: str
+    files: int
+
+
+@dataclass(frozen=True)
+class InitResult(Result):
+    folder: str
+    created: list[str]
+    kept: list[str]

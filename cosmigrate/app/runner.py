@@ -1,8 +1,17 @@
-"""The run loop: for each planned revision, check the lease, record ``running``, run the script, record the end.
+"""The run loop: for each planned revision, record ``running``, run the script, record how it ended.
 
-Kept short on purpose. A precondition refusal (``op.refuse``) is not a failure: the running record is taken
-back and nothing else is written, so the revision stays pending. Any other exception marks the revision
-``failed`` with its error, and ``up`` will not pass it until ``cosmigrate repair``.
+Kept short on purpose. Every write goes through the lease (:meth:`Lease.commit`: one batch with a conditional
+renewal), and the end of one revision is written in the same batch as the start of the next, so a run of N
+revisions costs N + 1 history writes and a revision is never started before the previous one is recorded.
+
+How a revision ends:
+
+* it returns: ``applied`` (up) or ``reverted`` (down), with its script's source kept;
+* a precondition refuses (``op.refuse``): nothing of it happened, the record goes back to what it was;
+* the script raises: ``failed``, with the direction (a failed down leaves the revision applied, dirty);
+* the run is interrupted (SIGTERM, Ctrl-C, a connection that stays down): ``interrupted``; an idempotent
+  revision is simply run again by the next run, anything else waits for ``repair``;
+* the lock is lost: nothing more is written; the next run sees the revision as interrupted.
 """
 
 from __future__ import annotations
@@ -10,14 +19,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from cosmigrate.errors import InvalidDefinition, MigrationFailed, PreconditionRefused
-from cosmigrate.ops.facade import Operations, ValidatingOperations
+import structlog
+
+from cosmigrate.errors import CosmigrateError, MigrationFailed, PreconditionRefused
+from cosmigrate.ops.facade import Operations
 from cosmigrate.scripts.loader import Script
-from cosmigrate.store.history import Record, SchemaHistory, now_iso, who
-from cosmigrate.store.lock import Lease
+from cosmigrate.store.client import is_transient
+from cosmigrate.store.lock import Lease, LockLost
+from cosmigrate.store.records import Event, Record, now_iso, source_document, source_id, who
 
+log = structlog.get_logger("cosmigrate")
 Direction = Literal["up", "down"]
 
 
@@ -28,6 +41,9 @@ class StepResult:
     direction: Direction
     duration_s: float
     actions: list[str] = field(default_factory=list)
+    operations: list[dict[str, Any]] = field(default_factory=list)
+    resumed: bool = False
+    forced: list[dict[str, Any]] = field(default_factory=list)
 
 
 def one_line(exc: BaseException) -> str:
@@ -35,43 +51,83 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
-def validate(scripts: list[Script], direction: Direction, x: Mapping[str, str], history_container: str) -> None:
-    """Check the scripts' container definitions before the database is touched.
-
-    Each ``upgrade`` (or ``downgrade``) is called with :class:`ValidatingOperations`, which makes no request;
-    only invalid definitions count here, anything else is left to the real run.
-    """
-    for script in scripts:
-        try:
-            (script.upgrade if direction == "up" else script.downgrade)(ValidatingOperations(x, history_container))
-        except InvalidDefinition as exc:
-            raise InvalidDefinition(f"{script.path.name}: {exc}; nothing was changed") from None
-        except Exception:
-            continue  # anything else depends on the real database: the real run reports it
+def interruption(exc: BaseException) -> str | None:
+    """Why a run stopped when it was not the script's own doing, or None for a script failure."""
+    if isinstance(exc, KeyboardInterrupt):
+        return str(exc) or "interrupted by Ctrl-C (SIGINT)"
+    seen: BaseException | None = exc
+    while seen is not None:
+        if is_transient(seen):
+            return f"the database stayed unreachable ({one_line(seen)})"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class Runner:
     def __init__(
         self,
-        history: SchemaHistory,
         lease: Lease,
-        make_operations: Callable[[], Operations],
+        make_op: Callable[[Script], Operations],
         redact: Callable[[str], str],
+        x: Mapping[str, str],
     ) -> None:
-        self.history = history
         self.lease = lease
-        self.make_operations = make_operations
+        self.make_op = make_op
         self.redact = redact
+        self.x = dict(x)
+        self.results: list[StepResult] = []
+        self._pending: list[dict[str, Any]] = []  # the end of the last revision, written with the next start
 
-    def run(self, plan: list[Script], direction: Direction, records: dict[str, Record]) -> list[StepResult]:
-        results = []
-        for script in plan:
-            self.lease.check()
-            results.append(self._step(script, direction, records.get(script.revision)))
-        return results
+    def run(self, plan: list[Script], direction: Direction, records: Mapping[str, Record]) -> list[StepResult]:
+        try:
+            for script in plan:
+                self.lease.check()
+                self.results.append(self._step(script, direction, records.get(script.revision)))
+            self._flush()
+        except LockLost as lost:
+            error = self._lost(lost)
+            error.steps = list(self.results)
+            raise error from lost
+        except CosmigrateError as error:
+            error.steps = list(self.results)
+            raise
+        finally:
+            if self._pending and self.lease.held:
+                try:  # a signal between two revisions: the finished one is still recorded
+                    self._flush()
+                except Exception as exc:  # the caller reports the first error
+                    log.warning("could not record the last revision", error=one_line(exc))
+        return self.results
+
+    def _lost(self, lost: LockLost) -> LockLost:
+        """Say which revision's outcome the history cannot show, now that this run may write nothing."""
+        if lost.revision:
+            outcome = f"the outcome of revision {lost.revision} is unknown"
+        elif self._pending:
+            revision = self._pending[0].get("revision")
+            outcome = f"revision {revision} ran to its end but could not be recorded"
+        else:
+            return lost
+        return LockLost(
+            f"{lost}; {outcome}: the next run sees it as interrupted (cosmigrate status)", revision=lost.revision
+        )
+
+    def _flush(self, documents: list[dict[str, Any]] | None = None) -> None:
+        batch = [*self._pending, *(documents or [])]
+        if batch:
+            self.lease.commit(batch)
+        self._pending = []
+
+    def _event(self, kind: str, revision: str, direction: Direction, **detail: Any) -> dict[str, Any]:
+        return Event.new(
+            kind, revision, direction=direction, detail=detail, args=self.x, lease_id=self.lease.lease_id
+        ).to_document()
 
     def _step(self, script: Script, direction: Direction, previous: Record | None) -> StepResult:
         started = time.monotonic()
+        resumed = (
+            previous is not None and previous.state in ("running", "interrupted") and previous.direction == direction
+        )
         record = Record(
             revision=script.revision,
             description=script.description,
@@ -79,40 +135,108 @@ class Runner:
             state="running",
             direction=direction,
             started_at=now_iso(),
+            applied_at=previous.applied_at if previous else None,
             applied_by=who(),
             lease_id=self.lease.lease_id,
+            idempotent=script.idempotent,
+            args=self.x,
+            source=previous.source if previous else None,
         )
-        self.history.save(record)
-        op = self.make_operations()
+        start = [record.to_document()]
+        if resumed and previous is not None:
+            log.info(
+                "resuming an interrupted revision", revision=script.revision, direction=direction, was=previous.error
+            )
+            start.append(self._event("resumed", script.revision, direction, was=previous.error))
+        self._flush(start)
+        op = self.make_op(script)
         try:
             (script.upgrade if direction == "up" else script.downgrade)(op)
-        except PreconditionRefused:
-            if direction == "up" or previous is None:
-                self.history.remove(script.revision)
-            else:
-                self.history.save(previous)
+        except PreconditionRefused as refusal:
+            back = previous or Record(script.revision, script.description, script.checksum, "pending")
+            self._flush([back.to_document(), self._event("refused", script.revision, direction, reason=str(refusal))])
             raise
+        except LockLost as lost:
+            raise LockLost(str(lost), revision=script.revision) from lost
         except BaseException as exc:
-            record.state = "failed"
-            record.error = self.redact(one_line(exc))
-            record.duration_s = round(time.monotonic() - started, 3)
-            self.history.save(record)
-            if isinstance(exc, Exception):
-                what, way_out = f"failed {direction}", "fix the cause, then cosmigrate repair and cosmigrate up"
-            elif isinstance(exc, KeyboardInterrupt):  # Ctrl-C or SIGTERM: stop, but say where
-                what, way_out = f"was interrupted {direction}", "cosmigrate repair, then run again"
-            else:
+            if not isinstance(exc, Exception | KeyboardInterrupt):
                 raise
-            raise MigrationFailed(
-                f"revision {script.revision} ({script.path.name}) {what}: {record.error}; it is recorded as "
-                f"failed: {way_out}"
-            ) from exc
+            raise self._ended_badly(script, direction, record, exc, started) from exc
         duration = round(time.monotonic() - started, 3)
+        record.duration_s = duration
+        record.finished_at = now_iso()
+        record.result = {k: v for k, v in {"forced": op.forced, **_collected(op)}.items() if v}
         if direction == "up":
-            record.state = "applied"
-            record.applied_at = now_iso()
-            record.duration_s = duration
-            self.history.save(record)
+            record.state, record.applied_at = "applied", record.finished_at
+            record.source = source_id(script.revision, script.checksum)
+            self._pending = [
+                record.to_document(),
+                source_document(script.revision, script.checksum, script.source),
+                self._event("applied", script.revision, direction, duration_s=duration, **record.result),
+            ]
         else:
-            self.history.remove(script.revision)
-        return StepResult(script.revision, script.description, direction, duration, list(op.actions))
+            record.state = "reverted"
+            self._pending = [
+                record.to_document(),
+                self._event("reverted", script.revision, direction, duration_s=duration, **record.result),
+            ]
+        self._pending += [self._event("forced", script.revision, direction, **forced) for forced in op.forced]
+        return StepResult(
+            script.revision,
+            script.description,
+            direction,
+            duration,
+            [change.describe() for change in op.changes],
+            [change.to_dict() for change in op.changes],
+            resumed,
+            list(op.forced),
+        )
+
+    def _ended_badly(
+        self, script: Script, direction: Direction, record: Record, exc: BaseException, started: float
+    ) -> MigrationFailed:
+        why = interruption(exc)
+        record.state = "interrupted" if why else "failed"
+        record.error = self.redact(why or one_line(exc))
+        record.duration_s = round(time.monotonic() - started, 3)
+        record.finished_at = now_iso()
+        try:
+            self._flush(
+                [record.to_document(), self._event(record.state, script.revision, direction, error=record.error)]
+            )
+        except Exception as write_error:  # the lease expiry tells the story instead
+            log.warning("could not record how the revision ended", error=one_line(write_error))
+        name = script.path.name
+        if why is None and direction == "up":
+            text = (
+                f"revision {script.revision} ({name}) failed going up: {record.error}; it is recorded as failed and "
+                "nothing after it ran: fix the script, then cosmigrate repair and cosmigrate up"
+            )
+        elif why is None:
+            text = (
+                f"revision {script.revision} ({name}) failed going down: {record.error}; it is still applied "
+                "(recorded as failed going down): fix its downgrade, then cosmigrate repair (it is applied again) "
+                "and cosmigrate down"
+            )
+        elif script.idempotent:
+            text = (
+                f"revision {script.revision} ({name}) was interrupted going {direction} ({record.error}); it is "
+                f"idempotent: the next cosmigrate {direction} resumes it"
+            )
+        else:
+            text = (
+                f"revision {script.revision} ({name}) was interrupted going {direction} ({record.error}); it is "
+                "recorded as interrupted: check its effects, then cosmigrate repair and run again"
+            )
+        return MigrationFailed(text, revision=script.revision, file=name)
+
+
+def _collected(op: Operations) -> dict[str, Any]:
+    """What the operations reported that the history keeps: backups taken, data totals."""
+    backups = [dict(change.detail["backup"]) for change in op.changes if change.detail.get("backup")]
+    totals = [
+        {"kind": change.kind, "container": change.container, **dict(change.detail["totals"])}
+        for change in op.changes
+        if change.detail.get("totals")
+    ]
+    return {"backups": backups, "totals": totals}

@@ -1,7 +1,11 @@
-"""The ``cosmigrate`` command line: parses flags, calls :mod:`cosmigrate.command`, renders the result.
+"""The ``cosmigrate`` command line: parses flags, calls the verbs in :mod:`cosmigrate.app`, renders results.
 
-Exit codes: 0 success, 1 a migration or the database failed, 2 usage or configuration. Errors are one line on
-stderr; a traceback only with ``--debug``. Secrets are redacted from everything printed.
+Global options go before or after the verb (``cosmigrate --database x up`` = ``cosmigrate up --database x``);
+given in both places, the one after the verb wins. Exit codes: 0 success, 1 a migration or the database
+failed, 2 usage or configuration. Errors are one line on stderr (``--json``: a JSON object on stdout with the
+error and the steps done before it); a traceback only with ``--debug``. Secrets are redacted from everything
+printed. Each verb's module is imported only when it runs: ``--help``, ``check`` and ``new`` never load the
+Cosmos DB client.
 """
 
 from __future__ import annotations
@@ -11,199 +15,259 @@ import json
 import os
 import signal
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 import click
-import structlog
 
 from cosmigrate import __version__, logs
-from cosmigrate.app import commands as command
-from cosmigrate.app import results
 from cosmigrate.config import EMULATOR_KEY, Config, load_config, parse_x_args, redact
 from cosmigrate.errors import CosmigrateError, UsageError
-from cosmigrate.store.lock import Holder
 
-log = structlog.get_logger("cosmigrate")
 _secrets: list[str] = [EMULATOR_KEY]
+_state: dict[str, Any] = {"json": False}
 
 
 def _redact(text: str) -> str:
     return redact(text, tuple(_secrets))
 
 
-def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Connection and run options, accepted by every command (``cosmigrate up --database x``)."""
-    options = [
+# -- options ------------------------------------------------------------------------------------------------
+
+_CONFIG_FLAGS = (
+    "endpoint", "key", "connection_string", "database", "migrations", "history_container", "insecure",
+    "lock_ttl", "lock_timeout", "index_timeout", "create_database", "backup_dir",
+)  # fmt: skip
+
+
+def _global_option_list() -> list[Callable[[Any], Any]]:
+    return [
         click.option("--endpoint", help="Account URL [COSMOS_ENDPOINT; default https://localhost:8081]"),
-        click.option("--key", help="Account key [COSMOS_KEY; default: the emulator key, local only]"),
+        click.option("--key", help="Account key [COSMOS_KEY; default: the emulator key, local endpoints only]"),
         click.option("--connection-string", help="AccountEndpoint=…;AccountKey=…; [COSMOS_CONNECTION_STRING]"),
-        click.option("--database", help="Database id [COSMOS_DATABASE; default castiel]"),
+        click.option("--database", help="Database id [COSMOS_DATABASE; no default]"),
         click.option("--migrations", help="Migrations folder [COSMIGRATE_MIGRATIONS; default ./migrations]"),
         click.option("--history-container", help="History container [COSMIGRATE_HISTORY_CONTAINER]"),
         click.option("--insecure", is_flag=True, default=None, help="Skip TLS verification [COSMIGRATE_INSECURE]"),
         click.option("--lock-ttl", help="Lease length in seconds [COSMIGRATE_LOCK_TTL; default 60]"),
         click.option("--lock-timeout", help="Seconds to wait for the lock [COSMIGRATE_LOCK_TIMEOUT; default 300]"),
         click.option("--index-timeout", help="Seconds to wait for a reindex [COSMIGRATE_INDEX_TIMEOUT; 3600]"),
-        click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True),
-        click.option("--debug", is_flag=True, help="Debug logs and tracebacks."),
+        click.option("--backup-dir", help="Where backups before a drop go [COSMIGRATE_BACKUP_DIR; ./backups]"),
+        click.option("--json", "as_json", is_flag=True, default=None, help="Print the result (or the error) as JSON."),
+        click.option(
+            "--log-format", type=click.Choice(["text", "json"]), default=None, help="Logs on stderr: text or json."
+        ),
+        click.option("--debug", is_flag=True, default=None, help="Debug logs and tracebacks."),
     ]
-    for option in reversed(options):
+
+
+def global_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_global_option_list()):
         func = option(func)
+    return func
+
+
+def command_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The global options, also after the verb; merged with those given before it into one :class:`Config`."""
+    func = global_options(func)
 
     @functools.wraps(func)
-    def wrapper(**kwargs: Any) -> Any:
+    @click.pass_context
+    def wrapper(ctx: click.Context, /, **kwargs: Any) -> Any:
+        given = dict((ctx.obj or {}).get("globals", {}))
+        for name in [*_CONFIG_FLAGS, "as_json", "log_format", "debug"]:
+            value = kwargs.pop(name, None)
+            if value not in (None, ""):
+                given[name] = value
         x_pairs = kwargs.pop("x", ())
-        flags = {name: kwargs.pop(name) for name in list(kwargs) if name in _CONFIG_FLAGS}
-        log_format, debug = kwargs.pop("log_format"), kwargs.pop("debug")
+        _state["json"] = bool(given.get("as_json"))
         for name in ("key", "connection_string"):
-            if flags.get(name):
-                _secrets.append(str(flags[name]))
+            if given.get(name):
+                _secrets.append(str(given[name]))
         for variable in ("COSMOS_KEY", "COSMOS_CONNECTION_STRING"):
             if os.environ.get(variable):
                 _secrets.append(os.environ[variable])
-        logs.configure(log_format, debug, _redact)
+        logs.configure(given.get("log_format") or "text", bool(given.get("debug")), _redact)
+        flags = {name: given.get(name) for name in _CONFIG_FLAGS}
+        if "create_database" in kwargs:
+            flags["create_database"] = kwargs.pop("create_database") or None
         config = load_config(flags, x=parse_x_args(x_pairs))
         _secrets.append(config.key)
-        return func(config=config, **kwargs)
+        return ctx.invoke(func, config=config, as_json=bool(given.get("as_json")), **kwargs)
 
     return wrapper
 
 
-_CONFIG_FLAGS = {
-    "endpoint",
-    "key",
-    "connection_string",
-    "database",
-    "migrations",
-    "history_container",
-    "insecure",
-    "lock_ttl",
-    "lock_timeout",
-    "index_timeout",
-}
 x_option = click.option(
-    "-x", "x", multiple=True, metavar="KEY=VALUE", help="Argument for the scripts, read as op.x[KEY]."
+    "-x", "x", multiple=True, metavar="KEY=VALUE", help="Argument for the scripts (declared in their arguments)."
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask; assume yes.")
 
 
-def _emit(result: results.Result, as_json: bool, render: Callable[[Any], None]) -> None:
+def _emit(result: Any, as_json: bool, render: Callable[[Any], None]) -> None:
     if as_json:
         click.echo(_redact(json.dumps(result.to_dict(), indent=2, default=str)))
     else:
         render(result)
 
 
-def _confirm(yes: bool) -> command.Confirm:
+def _confirm(yes: bool) -> Callable[[str], bool]:
     def ask(question: str) -> bool:
         if yes:
             return True
         if not sys.stdin.isatty():
-            raise UsageError(f"{question} needs an answer and there is no terminal: run again with --yes")
-        return click.confirm(question, default=False, err=True)
+            last = question.strip().splitlines()[-1] if question.strip() else question
+            raise UsageError(f"{last} needs an answer and there is no terminal: run again with --yes")
+        lines = question.splitlines()
+        for line in lines[:-1]:
+            click.echo(_redact(line), err=True)
+        return click.confirm(lines[-1] if lines else question, default=False, err=True)
 
     return ask
 
 
-def _on_wait(holder: Holder) -> None:
-    log.info("waiting for the migration lock", holder=holder.describe())
+def _on_wait(holder: Any) -> None:
+    logs.get().info("waiting for the migration lock", holder=holder.describe())
 
 
-class _Progress:
-    """Index transformation progress: a bar on a terminal, a log line every few seconds otherwise."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.last_log = 0.0
-
-    def __call__(self, container: str, percent: int) -> None:
-        if self.tty:
-            bar = "#" * (percent // 4)
-            sys.stderr.write(f"\r  reindexing {container} [{bar:<25}] {percent:3d}%")
-            if percent >= 100:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-        elif percent >= 100 or time.monotonic() - self.last_log >= 5:
-            self.last_log = time.monotonic()
-            log.info("index transformation", container=container, progress=percent)
+# -- the commands ---------------------------------------------------------------------------------------------
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="cosmigrate")
-def cli() -> None:
-    """Schema and data migrations for Azure Cosmos DB (NoSQL API)."""
+@global_options
+@click.pass_context
+def cli(ctx: click.Context, /, **options: Any) -> None:
+    """Schema and data migrations for Azure Cosmos DB (NoSQL API).
+
+    Options shown here may also follow the command: cosmigrate --database app up = cosmigrate up --database app.
+    """
+    ctx.obj = {"globals": {k: v for k, v in options.items() if v not in (None, "")}}
 
 
 @cli.command()
 @click.option("--to", "target", default="head", show_default=True, help="Revision to stop at.")
 @click.option("--dry-run", is_flag=True, help="Show what would run and do, change nothing.")
+@click.option(
+    "--create-database",
+    is_flag=True,
+    default=None,
+    help="Create the database if it does not exist [COSMIGRATE_CREATE_DATABASE].",
+)
 @x_option
-@json_option
-@common_options
+@command_options
 def up(config: Config, target: str, dry_run: bool, as_json: bool) -> None:
     """Apply pending revisions (up to --to)."""
-    result = command.up(config, target, dry_run=dry_run, on_progress=_Progress(), on_wait=_on_wait)
-    _emit(result, as_json, _render_run)
-    if result.refused:
-        raise CosmigrateError(result.refused)
+    from cosmigrate.app import deploy
+    from cosmigrate.cli.progress import IndexProgress
+
+    result = deploy.up(
+        config, target, dry_run=dry_run, on_progress=IndexProgress(), on_wait=_on_wait, data=_data_steps(config)
+    )
+    _finish_run(result, as_json)
 
 
 @cli.command()
 @click.option("--to", "target", help="Revision to go back to, or 'base' for none.")
 @click.option("--steps", type=int, help="How many revisions to undo.")
+@click.option("--dry-run", is_flag=True, help="Show what would run and do, change nothing.")
+@yes_option
 @x_option
-@json_option
-@common_options
-def down(config: Config, target: str | None, steps: int | None, as_json: bool) -> None:
-    """Undo the last revision, --steps N of them, or down to --to."""
-    result = command.down(config, target, steps, on_progress=_Progress(), on_wait=_on_wait)
-    _emit(result, as_json, _render_run)
+@command_options
+def down(config: Config, target: str | None, steps: int | None, dry_run: bool, yes: bool, as_json: bool) -> None:
+    """Undo the last revision, --steps N of them, or down to --to (asks before dropping data)."""
+    from cosmigrate.app import deploy
+    from cosmigrate.cli.progress import IndexProgress
+
+    result = deploy.down(
+        config, target, steps, dry_run=dry_run, confirm=_confirm(yes), on_progress=IndexProgress(), on_wait=_on_wait,
+        data=_data_steps(config),
+    )  # fmt: skip
+    _finish_run(result, as_json)
 
 
 @cli.command()
-@json_option
-@common_options
+@click.option("--to", "target", default=None, help="Revision to plan to (default: head; with --down, one step).")
+@click.option("--down", "going_down", is_flag=True, help="Plan a downgrade instead.")
+@click.option("--steps", type=int, help="With --down: how many revisions.")
+@x_option
+@command_options
+def plan(config: Config, target: str | None, going_down: bool, steps: int | None, as_json: bool) -> None:
+    """Show, per revision, what each operation would do, with full definitions; writes nothing."""
+    from cosmigrate.app import deploy
+    from cosmigrate.cli import render
+
+    if going_down:
+        result: Any = deploy.down(config, target, steps, dry_run=True)
+    else:
+        result = deploy.up(config, target or "head", dry_run=True)
+    _emit(result, as_json, render.plan)
+    if result.refused:
+        raise CosmigrateError(result.refused)
+
+
+def _finish_run(result: Any, as_json: bool) -> None:
+    from cosmigrate.app.results import PlanResult
+    from cosmigrate.cli import render
+
+    if isinstance(result, PlanResult):
+        _emit(result, as_json, render.plan)
+        if result.refused:
+            raise CosmigrateError(result.refused)
+        return
+    _emit(result, as_json, render.run)
+
+
+def _data_steps(config: Config) -> Any:
+    return None
+
+
+@cli.command()
+@command_options
 def status(config: Config, as_json: bool) -> None:
-    """Show applied, pending, failed and changed revisions (exit 1 when up would refuse)."""
-    result = command.status(config)
-    _emit(result, as_json, _render_status)
+    """Where every revision stands and the one safe next step; exit 1 exactly when up would refuse."""
+    from cosmigrate.app import inspect
+    from cosmigrate.cli import render
+
+    result = inspect.status(config)
+    _emit(result, as_json, render.status)
     if result.blocked:
         sys.exit(1)
 
 
 @cli.command()
-@json_option
-@common_options
+@command_options
 def history(config: Config, as_json: bool) -> None:
-    """Show every stored record: when, by whom, how long, which checksum."""
-    result = command.history(config)
+    """The log: every revision applied, reverted, failed, interrupted, repaired, stamped, forced; unlocks."""
+    from cosmigrate.app import inspect
+    from cosmigrate.cli import render
 
-    def render(r: results.HistoryResult) -> None:
-        if not r.records:
-            click.echo(f"no history in database {r.database}")
-        for rec in r.records:
-            when = rec["applied_at"] or rec["started_at"]
-            took = f"{rec['duration_s']:.2f}s" if rec["duration_s"] is not None else "-"
-            extra = " (stamped)" if rec["stamped"] else (f" ({rec['error']})" if rec["error"] else "")
-            click.echo(
-                f"{rec['revision']:<8} {rec['state']:<8} {when:<25} {took:>8}  {rec['applied_by']:<24} "
-                f"v{rec['tool_version']}  {rec['description']}{extra}"
-            )
+    _emit(inspect.history(config), as_json, render.history)
 
-    _emit(result, as_json, render)
+
+@cli.command()
+@click.option("--strict", is_flag=True, help="Count containers no migration declares as drift too.")
+@command_options
+def verify(config: Config, strict: bool, as_json: bool) -> None:
+    """Compare the live containers with what the applied migrations declare (drift); exit 1 on drift."""
+    from cosmigrate.app import inspect
+    from cosmigrate.cli import render
+
+    result = inspect.verify(config, strict)
+    _emit(result, as_json, render.verify)
+    if not result.clean:
+        sys.exit(1)
 
 
 @cli.command()
 @yes_option
-@json_option
-@common_options
+@command_options
 def unlock(config: Config, yes: bool, as_json: bool) -> None:
     """Release the migration lock left by a dead run (shows the holder, asks first)."""
-    result = command.unlock(config, _confirm(yes))
+    from cosmigrate.app import maintain
+
+    result = maintain.unlock(config, _confirm(yes))
     _emit(
         result,
         as_json,
@@ -213,106 +277,66 @@ def unlock(config: Config, yes: bool, as_json: bool) -> None:
 
 @cli.command()
 @yes_option
-@json_option
-@common_options
-def repair(config: Config, yes: bool, as_json: bool) -> None:
-    """Make failed revisions pending again and accept changed scripts (asks first)."""
-    result = command.repair(config, _confirm(yes), on_wait=_on_wait)
+@click.option(
+    "--accept", multiple=True, metavar="REV", help="Accept this changed revision even though its description changed."
+)
+@command_options
+def repair(config: Config, yes: bool, accept: tuple[str, ...], as_json: bool) -> None:
+    """Put failed, interrupted, changed or missing revisions back on a safe path (shows what, asks first)."""
+    from cosmigrate.app import maintain
+    from cosmigrate.cli import render
 
-    def render(r: results.RepairResult) -> None:
-        if not (r.removed_failed or r.realigned or r.removed_missing):
-            click.echo("nothing to repair")
-        for rev in r.removed_failed:
-            click.echo(f"{rev}: failed record removed; pending again")
-        for rev in r.realigned:
-            click.echo(f"{rev}: checksum brought in line with the file")
-        for rev in r.removed_missing:
-            click.echo(f"{rev}: record of a missing script forgotten")
-
-    _emit(result, as_json, render)
+    _emit(maintain.repair(config, _confirm(yes), accept, on_wait=_on_wait), as_json, render.repair)
 
 
 @cli.command()
 @click.argument("target")
-@json_option
-@common_options
-def stamp(config: Config, target: str, as_json: bool) -> None:
-    """Record revisions up to TARGET as applied without running them ('base' clears the record)."""
-    result = command.stamp(config, target, on_wait=_on_wait)
+@yes_option
+@command_options
+def stamp(config: Config, target: str, yes: bool, as_json: bool) -> None:
+    """Record revisions up to TARGET as applied without running them ('base' clears; asks before forgetting)."""
+    from cosmigrate.app import maintain
+
+    result = maintain.stamp(config, target, _confirm(yes), on_wait=_on_wait)
     _emit(
         result,
         as_json,
         lambda r: click.echo(
             f"stamped {r.target}: recorded {', '.join(r.stamped) or 'nothing new'}; "
-            f"removed {', '.join(r.removed) or 'nothing'}"
+            f"marked not applied {', '.join(r.removed) or 'nothing'}"
         ),
     )
 
 
 @cli.command()
-@json_option
-@common_options
+@command_options
 def check(config: Config, as_json: bool) -> None:
-    """Check offline that every script loads and the revisions form one chain (for CI)."""
-    result = command.check(config)
-    _emit(
-        result,
-        as_json,
-        lambda r: click.echo(f"ok: {len(r.revisions)} revisions in one chain, head {r.head}"),
-    )
+    """Check offline that every script loads, chains and replays (for CI); every problem, one line each."""
+    from cosmigrate.app import offline
+    from cosmigrate.cli import render
+
+    result = offline.check(config)
+    _emit(result, as_json, render.check)
+    if not result.ok:
+        sys.exit(1)
 
 
 @cli.command()
 @click.argument("message")
-@json_option
-@common_options
+@command_options
 def new(config: Config, message: str, as_json: bool) -> None:
     """Write the next migration file, chained after the head."""
-    result = command.new(config, message)
-    _emit(result, as_json, lambda r: click.echo(f"created {r.path} (revision {r.revision})"))
+    from cosmigrate.app import offline
+
+    _emit(offline.new(config, message), as_json, lambda r: click.echo(f"created {r.path} (revision {r.revision})"))
 
 
-def _render_run(result: results.RunResult) -> None:
-    verb = {"up": "applied", "down": "reverted"}[result.direction]
-    if result.dry_run:
-        verb = "would apply"
-    if not result.steps:
-        where = result.current or "base"
-        click.echo(f"nothing to do: database {result.database} is at {where} (head {result.head})")
-        return
-    for step in result.steps:
-        took = "" if result.dry_run else f" ({step.duration_s:.2f}s)"
-        click.echo(f"{verb} {step.revision}  {step.description}{took}")
-        for action in step.actions:
-            click.echo(f"    {action}")
-    click.echo(f"database {result.database} is at {result.current or 'base'} (head {result.head})")
-
-
-def _render_status(result: results.StatusResult) -> None:
-    click.echo(f"database {result.database}: current {result.current or 'base'}, head {result.head or '-'}")
-    rows: list[tuple[str, str, str, str]] = []
-    problems = {v.revision: v for v in result.failed + result.changed + result.running}
-    for view in result.applied + result.failed + result.running + result.pending:
-        if view.state == "applied" and view.revision in problems:
-            continue
-        rows.append((view.revision, view.state, view.applied_at or "", view.description))
-    for view in result.changed:
-        rows.append((view.revision, "changed", "", view.description))
-    for view in result.missing:
-        rows.append((view.revision, "missing", view.applied_at or "", view.description))
-    rows.sort(key=lambda row: row[0])
-    click.echo(f"{'REVISION':<10}{'STATE':<10}{'APPLIED AT':<26}DESCRIPTION")
-    for revision, state, applied_at, description in rows:
-        click.echo(f"{revision:<10}{state:<10}{applied_at:<26}{description}")
-    for view in result.failed + result.changed + result.missing:
-        click.echo(f"  {view.revision}: {view.error}")
-    if result.lock and not result.lock["expired"]:
-        click.echo(f"locked by {result.lock['description']}")
+# -- running it -------------------------------------------------------------------------------------------------
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (a cancelled deploy) unwinds like Ctrl-C: the running revision is recorded as failed and the
-    lock released at once, instead of both waiting for the lease to expire."""
+    """SIGTERM (a cancelled deploy) unwinds like Ctrl-C: the running revision is recorded as interrupted and
+    the lock released at once, instead of both waiting for the lease to expire."""
 
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -323,23 +347,59 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGTERM, _terminate)
     debug = "--debug" in args or os.environ.get("COSMIGRATE_DEBUG") == "1"
+    _state["json"] = "--json" in args
     try:
         code = cli.main(args, prog_name="cosmigrate", standalone_mode=False)
     except CosmigrateError as exc:
-        _fail(str(exc), exc.exit_code, debug)
-    except click.exceptions.Abort:  # click's form of Ctrl-C / SIGTERM outside a revision
-        _fail("interrupted; run cosmigrate status to see where it stopped", 1, debug)
+        _fail(str(exc), exc.exit_code, debug, exc)
+    except click.exceptions.Abort:  # click's form of Ctrl-C at a prompt
+        _fail("interrupted (Ctrl-C); nothing more was done: run cosmigrate status to see where it stopped", 1, debug)
     except click.ClickException as exc:
         _fail(exc.format_message() + " (see cosmigrate --help)", 2, debug)
     except KeyboardInterrupt as exc:
-        _fail(f"{exc or 'interrupted'}; run cosmigrate status to see where it stopped", 1, debug)
+        why = str(exc) or "interrupted (Ctrl-C)"
+        _fail(f"{why}; run cosmigrate status to see where it stopped", 1, debug)
+    except BrokenPipeError:  # whoever read our output went away: what was done is done
+        _quiet_stdout()
+        sys.exit(0)
     except Exception as exc:
         _fail(f"unexpected {type(exc).__name__}: {exc} (a bug: run with --debug and report it)", 1, debug)
+    _flush_or_quiet()
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _fail(message: str, code: int, debug: bool) -> None:
-    if debug:
-        click.echo(_redact(traceback.format_exc()), err=True)
-    click.echo(_redact(f"error: {' '.join(message.split())}"), err=True)
+def _quiet_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _flush_or_quiet() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()
+
+
+def _fail(message: str, code: int, debug: bool, error: CosmigrateError | None = None) -> None:
+    text = _redact(f"error: {' '.join(message.split())}")
+    try:
+        if debug:
+            click.echo(_redact(traceback.format_exc()), err=True)
+        if _state["json"]:
+            body: dict[str, Any] = {
+                "ok": False,
+                "error": error.to_dict() if error else {"message": " ".join(message.split()), "exit_code": code},
+            }
+            if error is not None and error.steps:
+                body["steps"] = [step.to_dict() if hasattr(step, "to_dict") else _as_dict(step) for step in error.steps]
+            click.echo(_redact(json.dumps(body, indent=2, default=str)))
+        click.echo(text, err=True)
+    except BrokenPipeError:
+        _quiet_stdout()
     sys.exit(code)
+
+
+def _as_dict(value: Any) -> Any:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value

@@ -1,0 +1,86 @@
+"""Opening the database a command works on, and turning the client's failures into one-line errors.
+
+Only ``up`` may create a missing database, and only when asked (``create_database``): every other command
+says it does not exist and creates nothing, so a mistyped name never yields a fresh, fully migrated twin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from azure.core.exceptions import AzureError
+from azure.cosmos import CosmosClient, DatabaseProxy
+from azure.cosmos import exceptions as cosmos_errors
+
+from cosmigrate.config import Config
+from cosmigrate.errors import DatabaseError, DatabaseMissing
+from cosmigrate.store import client as cosmos
+from cosmigrate.store.client import NOT_DONE, resilient
+
+
+@contextmanager
+def connected(config: Config) -> Iterator[CosmosClient]:
+    """A client for the configured account; the SDK's errors come out as one-line :class:`DatabaseError`."""
+    client = cosmos.connect(config)
+    try:
+        yield client
+    except AzureError as exc:
+        doing = f"{config.endpoint}, database {config.database}"
+        raise DatabaseError(cosmos.describe(exc, doing, config)) from exc
+    finally:
+        client.__exit__()  # type: ignore[no-untyped-call]
+
+
+def database_exists(client: CosmosClient, name: str) -> bool:
+    database = client.get_database_client(name)
+
+    def read() -> bool:
+        try:
+            database.read()
+            return True
+        except cosmos_errors.CosmosResourceNotFoundError:
+            return False
+
+    return resilient(f"read database {name}", read)
+
+
+def missing(config: Config, *, creatable: bool = False) -> DatabaseMissing:
+    name = config.database_name
+    fix = (
+        "or let this command create it: --create-database, COSMIGRATE_CREATE_DATABASE=1 or create_database = true"
+        if creatable
+        else "or create it with cosmigrate up --create-database"
+    )
+    return DatabaseMissing(
+        f"database {name} (from {config.source_of('database')}) does not exist at {config.endpoint}; nothing was "
+        f"created: check the name, {fix}"
+    )
+
+
+def require_database(client: CosmosClient, config: Config) -> DatabaseProxy:
+    """The configured database, which must exist."""
+    if not database_exists(client, config.database_name):
+        raise missing(config)
+    return client.get_database_client(config.database_name)
+
+
+def open_for_up(client: CosmosClient, config: Config) -> DatabaseProxy:
+    """The database ``up`` migrates: created only when the configuration asks for it."""
+    name = config.database_name
+    if database_exists(client, name):
+        return client.get_database_client(name)
+    if not config.create_database:
+        raise missing(config, creatable=True)
+    database = client.get_database_client(name)
+
+    def exists() -> DatabaseProxy:
+        return database if database_exists(client, name) else NOT_DONE
+
+    def create() -> DatabaseProxy:
+        with contextlib.suppress(cosmos_errors.CosmosResourceExistsError):  # a concurrent first deploy made it
+            client.create_database(name)
+        return database
+
+    return resilient(f"create database {name}", create, recover=exists)

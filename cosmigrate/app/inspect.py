@@ -1,0 +1,103 @@
+"""``status``, ``history`` and ``verify``: reading only, never creating anything, never taking the lock."""
+
+from __future__ import annotations
+
+from cosmigrate.app.context import connected, database_exists, missing, require_database
+from cosmigrate.app.results import ContainerDrift, HistoryResult, StatusResult, VerifyResult
+from cosmigrate.app.state import evaluate, refusal
+from cosmigrate.config import Config
+from cosmigrate.model.diff import diff
+from cosmigrate.model.state import DatabaseState
+from cosmigrate.plan import planner
+from cosmigrate.scripts.loader import load_all
+from cosmigrate.store.history import HistoryStore
+from cosmigrate.store.live import read_state
+
+
+def status(config: Config) -> StatusResult:
+    """Where every revision stands; ``refusal`` is why ``up`` would refuse (the same function ``up`` uses)."""
+    scripts = load_all(config.migrations)
+    name = config.database_name
+    with connected(config) as client:
+        snapshot = HistoryStore(client.get_database_client(name), config.history_container).snapshot()
+        if not snapshot.exists and not database_exists(client, name):
+            raise missing(config)
+    evaluation = evaluate(scripts, snapshot)
+    return StatusResult(
+        database=name,
+        current=evaluation.current,
+        head=scripts.graph.head,
+        revisions=evaluation.views,
+        lock=snapshot.lock.to_dict() if snapshot.lock else None,
+        refusal=refusal(evaluation, scripts, "up"),
+        history_exists=snapshot.exists,
+        changed=evaluation.changed,
+    )
+
+
+def history(config: Config) -> HistoryResult:
+    """The log of everything that happened, oldest first, and each revision's current record."""
+    name = config.database_name
+    with connected(config) as client:
+        store = HistoryStore(require_database(client, config), config.history_container)
+        events = store.events()
+        records = store.snapshot().records
+    return HistoryResult(
+        name,
+        [event.to_dict() for event in events],
+        [record.to_document() for _, record in sorted(records.items())],
+    )
+
+
+def verify(config: Config, strict: bool = False) -> VerifyResult:
+    """Do the live containers match what the applied migrations declare?
+
+    The applied revisions are replayed on an empty simulated database to compute what they declare; both
+    sides are normalised alike before comparing (``model/diff.py``). Containers no migration declares are
+    listed as unmanaged: not drift, unless ``strict``.
+    """
+    scripts = load_all(config.migrations)
+    name = config.database_name
+    with connected(config) as client:
+        database = require_database(client, config)
+        snapshot = HistoryStore(database, config.history_container).snapshot()
+        evaluation = evaluate(scripts, snapshot)
+        if snapshot.lock is not None and not snapshot.lock.expired:
+            busy = "a deploy holds the migration lock: the database may be half-way through it; verify again later"
+            return VerifyResult(name, evaluation.current, False, [], [busy], snapshot.lock.describe())
+        live = read_state(database, config.history_container)
+    applied = [scripts.by_revision[rev] for rev in evaluation.applied if rev in scripts.by_revision]
+    replay = planner.plan(
+        applied, "up", DatabaseState(), x=config.x, history_container=config.history_container, keep_going=True
+    )
+    notes = [
+        f"revision {r.revision}: {r.stopped}; what it does after that is not verified"
+        for r in replay.revisions
+        if r.stopped
+    ]
+    notes += [
+        f"revision {r.revision} could not be replayed: {r.fault.describe() if r.fault else r.conflict or r.refused}"
+        for r in replay.revisions
+        if r.blocked
+    ]
+    declared = replay.end_state
+    containers: list[ContainerDrift] = []
+    for definition in declared:
+        found = live.get(definition.id)
+        if found is None:
+            containers.append(
+                ContainerDrift(
+                    definition.id, "missing", [{"message": f"{definition.id} is declared but does not exist"}]
+                )
+            )
+            continue
+        differences = diff(definition, found)
+        containers.append(
+            ContainerDrift(definition.id, "drift" if differences else "ok", [d.to_dict() for d in differences])
+        )
+    for definition in live:
+        if definition.id not in declared:
+            containers.append(ContainerDrift(definition.id, "unmanaged"))
+    bad = {"drift", "missing"} | ({"unmanaged"} if strict else set())
+    clean = not any(c.state in bad for c in containers)
+    return VerifyResult(name, evaluation.current, clean, containers, notes)

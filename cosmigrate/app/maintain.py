@@ -1,0 +1,276 @@
+"""``repair``, ``stamp`` and ``unlock``: changing the history itself, each change logged as an event.
+
+``repair`` is the way out of every stuck state, and it never makes an upgrade run twice: a revision that
+failed going *up* becomes pending (its upgrade did not complete); one that failed going *down* becomes
+applied again (its upgrade is still in effect). A changed script is shown as a diff against the source that
+ran, and one whose description changed — a different migration under the same number — is accepted only
+when named (``accept``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from cosmigrate.app.context import connected, require_database
+from cosmigrate.app.results import RepairResult, StampResult, UnlockResult
+from cosmigrate.app.state import Evaluation, evaluate
+from cosmigrate.config import Config
+from cosmigrate.errors import HistoryConflict, UsageError
+from cosmigrate.scripts.loader import ScriptSet, load_all
+from cosmigrate.store.history import HistoryStore
+from cosmigrate.store.lock import Lease, force_release
+from cosmigrate.store.records import Event as HistoryEvent
+from cosmigrate.store.records import LockView, Record, Snapshot, now_iso, source_document, source_id, who
+
+Confirm = Callable[[str], bool]
+WaitCallback = Callable[[LockView], None]
+BATCH_DOCUMENTS = 90  # a transactional batch holds 100 operations; one is the lease
+
+
+@contextmanager
+def _locked(
+    config: Config, command: str, on_wait: WaitCallback | None, create: bool = False
+) -> Iterator[tuple[HistoryStore, Lease]]:
+    with connected(config) as client:
+        history = HistoryStore(require_database(client, config), config.history_container)
+        if create:
+            history.ensure()
+        lease = Lease(history, ttl=config.lock_ttl, command=command)
+        lease.acquire(config.lock_timeout, on_wait)
+        try:
+            yield history, lease
+        finally:
+            lease.release()
+
+
+def commit_all(lease: Lease, documents: list[dict[str, Any]]) -> None:
+    for start in range(0, len(documents), BATCH_DOCUMENTS):
+        lease.commit(documents[start : start + BATCH_DOCUMENTS])
+
+
+def _event(kind: str, revision: str | None, lease: Lease, **detail: Any) -> dict[str, Any]:
+    return HistoryEvent.new(kind, revision, detail=detail, lease_id=lease.lease_id).to_document()
+
+
+# -- repair -----------------------------------------------------------------------------------------------
+
+
+def _diff(revision: str, recorded: str | None, current: str, file: str) -> str:
+    if recorded is None:
+        return f"(the source that ran for {revision} was not kept: no difference to show)"
+    lines = difflib.unified_diff(
+        recorded.splitlines(keepends=True), current.splitlines(keepends=True), f"{file} (as applied)", f"{file} (now)"
+    )
+    return "".join(lines) or "(no difference in the text: line endings only)"
+
+
+def repair(
+    config: Config,
+    confirm: Confirm,
+    accept: Sequence[str] = (),
+    on_wait: WaitCallback | None = None,
+) -> RepairResult:
+    """Put stuck revisions back on a safe path, after showing what changes and asking.
+
+    Failed or interrupted going up → pending; going down → applied; a changed script → its new checksum is
+    accepted (one whose description changed only when named in ``accept``); a record of a deleted script →
+    forgotten. Each change is logged as an event.
+    """
+    scripts = load_all(config.migrations)
+    unknown = sorted(set(accept) - set(scripts.by_revision))
+    if unknown:
+        raise UsageError(f"--accept {unknown[0]}: no script declares that revision")
+    name = config.database_name
+    with connected(config) as client:
+        history = HistoryStore(require_database(client, config), config.history_container)
+        snapshot = history.snapshot()
+        if not snapshot.exists:
+            return RepairResult(name)
+        decided = _decide(scripts, evaluate(scripts, snapshot), snapshot, set(accept), history)
+        if decided.nothing and not decided.refused:
+            return RepairResult(name)
+        if not decided.nothing and not confirm(decided.question(scripts)):
+            raise UsageError("repair cancelled: nothing was changed")
+    if not decided.nothing:
+        with _locked(config, "repair", on_wait) as (history, lease):
+            snapshot = history.snapshot()
+            fresh = _decide(
+                scripts, evaluate(scripts, snapshot, own_lease=lease.lease_id), snapshot, set(accept), history
+            )
+            commit_all(lease, fresh.documents(scripts, snapshot, lease, decided))
+    result = RepairResult(
+        name, decided.to_pending, decided.to_applied, decided.accepted, decided.forgotten, decided.diffs
+    )
+    if decided.refused:
+        error = HistoryConflict(" ".join(decided.refused.values()))
+        error.steps = [result]
+        raise error
+    return result
+
+
+class _Decision:
+    def __init__(self) -> None:
+        self.to_pending: list[str] = []
+        self.to_applied: list[str] = []
+        self.accepted: list[str] = []
+        self.forgotten: list[str] = []
+        self.diffs: dict[str, str] = {}
+        self.refused: dict[str, str] = {}
+
+    @property
+    def nothing(self) -> bool:
+        return not (self.to_pending or self.to_applied or self.accepted or self.forgotten)
+
+    def question(self, scripts: ScriptSet) -> str:
+        lines = ["cosmigrate repair will:"]
+        lines += [
+            f"  {r}: failed or interrupted going up → pending (cosmigrate up runs it again)" for r in self.to_pending
+        ]
+        lines += [
+            f"  {r}: failed or interrupted going down → applied again (its upgrade is still in effect)"
+            for r in self.to_applied
+        ]
+        for revision in self.accepted:
+            lines.append(f"  {revision}: accept the current {scripts.by_revision[revision].path.name} as applied:")
+            lines += ["    " + line for line in self.diffs[revision].splitlines()]
+        lines += [f"  {r}: forget the record (no script declares it)" for r in self.forgotten]
+        every = self.to_pending + self.to_applied + self.accepted + self.forgotten
+        lines.append(f"Repair {', '.join(sorted(every))}?")
+        return "\n".join(lines)
+
+    def documents(self, scripts: ScriptSet, snapshot: Snapshot, lease: Lease, asked: _Decision) -> list[dict[str, Any]]:
+        """The writes, limited to what was shown and asked about (and is still so under the lock)."""
+        documents: list[dict[str, Any]] = []
+        records = snapshot.records
+        for revision in set(self.to_pending) & set(asked.to_pending):
+            record = records[revision]
+            was = f"{record.state} going up: {record.error}"
+            record.state, record.error, record.lease_id = "pending", None, None
+            documents += [record.to_document(), _event("repaired", revision, lease, was=was, now="pending")]
+        for revision in set(self.to_applied) & set(asked.to_applied):
+            record = records[revision]
+            was = f"{record.state} going down: {record.error}"
+            record.state, record.error, record.lease_id, record.direction = "applied", None, None, "up"
+            documents += [record.to_document(), _event("repaired", revision, lease, was=was, now="applied")]
+        for revision in set(self.accepted) & set(asked.accepted):
+            record, script = records[revision], scripts.by_revision[revision]
+            old = {"checksum": record.checksum, "description": record.description}
+            record.checksum, record.description = script.checksum, script.description
+            record.source = source_id(revision, script.checksum)
+            documents += [
+                record.to_document(),
+                source_document(revision, script.checksum, script.source),
+                _event(
+                    "accepted",
+                    revision,
+                    lease,
+                    was=old,
+                    now={"checksum": script.checksum, "description": script.description},
+                ),
+            ]
+        for revision in set(self.forgotten) & set(asked.forgotten):
+            record = records[revision]
+            was = record.state
+            record.state = "forgotten"
+            documents += [record.to_document(), _event("forgotten", revision, lease, was=was)]
+        return documents
+
+
+def _decide(
+    scripts: ScriptSet, evaluation: Evaluation, snapshot: Snapshot, accept: set[str], history: HistoryStore
+) -> _Decision:
+    decided = _Decision()
+    for view in evaluation.views:
+        if view.state in ("failed", "interrupted"):
+            (decided.to_applied if view.direction == "down" else decided.to_pending).append(view.revision)
+        elif view.state == "missing":
+            decided.forgotten.append(view.revision)
+    for view in evaluation.changed:
+        record, script = snapshot.records[view.revision], scripts.by_revision[view.revision]
+        renamed = bool(record.description) and record.description != script.description
+        if renamed and view.revision not in accept:
+            decided.refused[view.revision] = (
+                f"{view.revision} not accepted: it was applied as {record.description!r} and {script.path.name} now "
+                f"says {script.description!r}, a different migration under the same number; restore the script that "
+                "ran, or if the new file's changes are already in the database: "
+                f"cosmigrate repair --accept {view.revision}."
+            )
+            continue
+        decided.accepted.append(view.revision)
+        decided.diffs[view.revision] = _diff(
+            view.revision, history.source(record.source), script.source, script.path.name
+        )
+    return decided
+
+
+# -- stamp ------------------------------------------------------------------------------------------------
+
+
+def stamp(config: Config, target: str, confirm: Confirm, on_wait: WaitCallback | None = None) -> StampResult:
+    """Record revisions up to ``target`` as applied without running them (adopting an existing database);
+    records above it become reverted. Forgetting applied revisions (``base``, or a lower target) asks first."""
+    scripts = load_all(config.migrations)
+    count = scripts.graph.resolve(target)
+    keep = scripts.ordered[:count]
+    kept = {s.revision for s in keep}
+    name = config.database_name
+    with connected(config) as client:
+        snapshot = HistoryStore(require_database(client, config), config.history_container).snapshot()
+    active = {r for r, rec in snapshot.records.items() if rec.state not in ("pending", "reverted", "forgotten")}
+    dropping = sorted(active - kept)
+    if dropping and not confirm(
+        f"Mark {', '.join(dropping)} as not applied, without running their downgrades (the database keeps whatever "
+        "they did)?"
+    ):
+        raise UsageError("stamp cancelled: nothing was changed")
+    with _locked(config, "stamp", on_wait, create=True) as (history, lease):
+        records = history.snapshot().records
+        documents: list[dict[str, Any]] = []
+        stamped = []
+        for script in keep:
+            existing = records.get(script.revision)
+            if existing and existing.state == "applied" and existing.checksum == script.checksum:
+                continue
+            record = Record(
+                script.revision, script.description, script.checksum, "applied", started_at=now_iso(),
+                finished_at=now_iso(), applied_at=now_iso(), duration_s=0.0, applied_by=who(),
+                idempotent=script.idempotent, stamped=True, source=source_id(script.revision, script.checksum),
+            )  # fmt: skip
+            documents += [
+                record.to_document(),
+                source_document(script.revision, script.checksum, script.source),
+                _event("stamped", script.revision, lease, target=target),
+            ]
+            stamped.append(script.revision)
+        removed = []
+        for revision, record in sorted(records.items()):
+            if revision in kept or record.state in ("pending", "reverted", "forgotten"):
+                continue
+            was = record.state
+            record.state, record.stamped, record.error = "reverted", True, None
+            documents += [record.to_document(), _event("unstamped", revision, lease, target=target, was=was)]
+            removed.append(revision)
+        commit_all(lease, documents)
+    return StampResult(name, target, stamped, removed)
+
+
+# -- unlock -----------------------------------------------------------------------------------------------
+
+
+def unlock(config: Config, confirm: Confirm) -> UnlockResult:
+    """Release a lease left by a dead run, after showing who holds it (by the database's clock) and asking."""
+    name = config.database_name
+    with connected(config) as client:
+        history = HistoryStore(require_database(client, config), config.history_container)
+        holder = history.read_lock()
+        if holder is None:
+            return UnlockResult(name, False, None)
+        if not confirm(f"Release the migration lock held by {holder.describe()}?"):
+            raise UsageError("unlock cancelled: the lock is still held")
+        event = HistoryEvent.new("unlocked", None, detail={"holder": holder.describe(), "lease_id": holder.lease_id})
+        if not force_release(history, holder, event.to_document()):
+            raise HistoryConflict("the lock changed hands while you were asked; run cosmigrate unlock again")
+    return UnlockResult(name, True, holder.describe())

@@ -1,0 +1,97 @@
+"""The verbs that need no database: ``check``, ``new``. Importing this pulls in no Cosmos DB client.
+
+``check`` is the CI gate: every problem at once, one line each, exit 1 when there are any. Beyond loading and
+ordering it replays every revision's upgrade (from nothing, in order) and downgrade (in reverse) on a
+simulated database, so that what ``up`` would refuse — an invalid definition, a misspelt keyword, an
+undeclared ``-x`` key, an untouched template — is caught with its file and line before a deploy.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from cosmigrate.app.results import CheckResult, NewResult
+from cosmigrate.config import Config
+from cosmigrate.errors import UsageError
+from cosmigrate.model.state import DatabaseState
+from cosmigrate.plan import planner
+from cosmigrate.scripts.loader import FILE_NAME, Script, load_all
+from cosmigrate.store.records import now_iso
+
+
+def replay_problems(scripts: list[Script], history_container: str | None = None) -> list[dict[str, Any]]:
+    """Every fault of every script, found by replaying all upgrades then all downgrades on a simulated state."""
+    problems: list[dict[str, Any]] = []
+    ups = planner.plan(scripts, "up", DatabaseState(), history_container=history_container, keep_going=True)
+    downs = planner.plan(
+        list(reversed(scripts)), "down", ups.end_state, history_container=history_container, keep_going=True
+    )
+    for revision in ups.revisions + downs.revisions:
+        if revision.fault:
+            problems.append({**revision.fault.to_dict(), "severity": "error"})
+    return problems
+
+
+def check(config: Config) -> CheckResult:
+    """Offline validation for CI: scripts load, the revisions form one chain, and every script replays."""
+    scripts = load_all(config.migrations)
+    problems = replay_problems(scripts.ordered, config.history_container)
+    return CheckResult(str(config.migrations), scripts.graph.head, [n.revision for n in scripts.graph.order], problems)
+
+
+def new(config: Config, message: str) -> NewResult:
+    """Write the next migration file, numbered after the head and chained to it."""
+    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")
+    if not slug:
+        raise UsageError(f"message {message!r} has no letters or digits to name the file with")
+    scripts = load_all(config.migrations)
+    head = scripts.graph.head
+    width = max([3, *(len(s.revision) for s in scripts.ordered)])
+    number = int(head) + 1 if head and head.isdigit() else len(scripts.ordered) + 1
+    revision = str(number).zfill(width)
+    path = Path(config.migrations) / f"{revision}_{slug[:60]}.py"
+    if not FILE_NAME.match(path.name):
+        raise UsageError(f"cannot build a valid file name from {message!r}")
+    text = TEMPLATE.format(message=docstring_safe(message), revision=revision, down=repr(head), date=now_iso())
+    path.write_text(text, encoding="utf-8")
+    return NewResult(str(path), revision, head)
+
+
+def docstring_safe(message: str) -> str:
+    """One line that reads back as ``message`` inside a triple-quoted docstring, whatever it holds."""
+    return " ".join(message.split()).replace("\\", "\\\\").replace('"', '\\"')
+
+
+TEMPLATE = '''"""{message}
+
+Created {date}.
+"""
+
+revision = "{revision}"
+down_revision = {down}
+
+# True promises that running upgrade (or downgrade) again after an interruption is safe: it converges
+# instead of repeating work. cosmigrate's own operations do (create adopts, delete skips what is gone, seed
+# upserts); data work must be written so (transform_items with an idempotent fn). An interrupted idempotent
+# revision is simply run again by the next `cosmigrate up`; any other waits for a person and `cosmigrate repair`.
+idempotent = False
+
+# The -x arguments this revision reads (op.x["key"], op.flag("key")), each with what it does. Any other
+# -x key is refused, so a typo never passes silently.
+arguments = {{}}
+
+
+def upgrade(op):
+    # This runs twice on every deploy: first with op.planning True, when nothing is sent (definitions are
+    # checked, `cosmigrate plan` and --dry-run show the operations), then for real. Code before the first
+    # op.container()/op.database runs in both: guard side effects of your own with `if not op.planning:`.
+    # e.g. op.create_container("things", partition_key="/tenantId", indexing_policy={{...}})
+    raise NotImplementedError("write the upgrade of revision {revision}")
+
+
+def downgrade(op):
+    # Undo upgrade; for a change that cannot be undone: op.refuse("irreversible: why")
+    raise NotImplementedError("write the downgrade of revision {revision}")
+'''

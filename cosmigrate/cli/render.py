@@ -1,0 +1,206 @@
+"""Rendering results as text for people (``--json`` gives the same results as data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cosmigrate.model.container import ContainerDef
+from cosmigrate.model.definitions import normalise_indexing_policy
+from cosmigrate.model.diff import diff
+
+MARKS = {"create": "+", "update": "~", "delete": "-", "none": "=", "data": "*", "check": "?"}
+
+
+def _definition_lines(definition: dict[str, Any]) -> list[str]:
+    policy = normalise_indexing_policy(definition.get("indexingPolicy"))
+    lines = [
+        f"partition key  {', '.join(definition.get('partitionKey', []))}",
+        "unique keys    " + ("; ".join("[" + ", ".join(k) + "]" for k in definition.get("uniqueKeys", [])) or "none"),
+        f"indexing       {policy['indexingMode']}, automatic {str(policy['automatic']).lower()}",
+        "included       " + (", ".join(policy["includedPaths"]) or "none"),
+        "excluded       " + (", ".join(policy["excludedPaths"]) or "none"),
+    ]
+    for i, composite in enumerate(policy["compositeIndexes"]):
+        label = "composite      " if i == 0 else "               "
+        lines.append(label + "[" + ", ".join(f"{e['path']} {e['order'][:4]}" for e in composite) + "]")
+    if definition.get("defaultTtl") is not None:
+        lines.append(f"default TTL    {definition['defaultTtl']}")
+    return lines
+
+
+def _from_dict(definition: dict[str, Any]) -> ContainerDef:
+    return ContainerDef(
+        definition["id"],
+        tuple(definition.get("partitionKey", [])),
+        tuple(tuple(k) for k in definition.get("uniqueKeys", [])),
+        definition.get("indexingPolicy") or {},
+        definition.get("defaultTtl"),
+    )
+
+
+def _change_lines(after: dict[str, Any], before: dict[str, Any]) -> list[str]:
+    lines = []
+    for difference in diff(_from_dict(after), _from_dict(before)):
+        label = {
+            "includedPaths": "included",
+            "excludedPaths": "excluded",
+            "compositeIndexes": "composite",
+            "spatialIndexes": "spatial",
+        }.get(difference.what)
+        if label is None:
+            lines.append(f"{difference.what}: {difference.live} → {difference.declared}")
+        elif difference.live is None:
+            lines.append(f"+ {label} {_show(difference.declared)}")
+        else:
+            lines.append(f"- {label} {_show(difference.live)}")
+    return lines
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, dict) and "path" in value:
+        return f"{value['path']} {str(value.get('order', ''))[:4]}".strip()
+    return str(value)
+
+
+def operation_lines(operation: dict[str, Any], verbose: bool = True) -> list[str]:
+    lines = [f"{MARKS.get(operation['effect'], '*')} {operation['note']}"]
+    if not verbose:
+        return lines
+    if operation["effect"] == "create" and "definition" in operation:
+        lines += ["    " + line for line in _definition_lines(operation["definition"])]
+    elif operation["effect"] == "update" and "before" in operation:
+        lines += ["    " + line for line in _change_lines(operation["after"], operation["before"])]
+    detail = operation.get("detail") or {}
+    if operation["effect"] == "check" and "found" in detail:
+        lines[0] += f" (found {detail['found']}{', forced' if detail.get('forced') else ''})"
+    return lines
+
+
+def plan(result: Any) -> None:
+    verb = {"up": "would apply", "down": "would revert"}[result.direction]
+    if not result.database_exists:
+        click.echo(f"database {result.database} does not exist yet: planned from an empty database")
+    if not result.revisions:
+        click.echo(f"nothing to do: database {result.database} is at {result.current or 'base'} (head {result.head})")
+        return
+    for revision in result.revisions:
+        click.echo(f"{verb} {revision['revision']}  {revision['description']}  ({revision['file']})")
+        for operation in revision["operations"]:
+            for line in operation_lines(operation):
+                click.echo(f"    {line}")
+        if revision["stopped"]:
+            click.echo(f"    … the rest of {revision['file']} is data work: not simulated")
+        if revision["uncertain"]:
+            click.echo("    (planned after data work that could not be simulated: a best guess)")
+        for key in ("refused", "conflict"):
+            if revision[key]:
+                click.echo(f"    ! {key}: {revision[key]}")
+        if revision["fault"]:
+            click.echo(f"    ! {revision['fault']['message']}")
+
+
+def run(result: Any) -> None:
+    verb = {"up": "applied", "down": "reverted"}[result.direction]
+    if not result.steps:
+        click.echo(f"nothing to do: database {result.database} is at {result.current or 'base'} (head {result.head})")
+        return
+    for step in result.steps:
+        resumed = " (resumed after an interruption)" if step.resumed else ""
+        click.echo(f"{verb} {step.revision}  {step.description} ({step.duration_s:.2f}s){resumed}")
+        for operation in step.operations:
+            for line in operation_lines(operation, verbose=False):
+                click.echo(f"    {line}")
+            backup = (operation.get("detail") or {}).get("backup")
+            if backup:
+                click.echo(f"      backup: {backup.get('path')} ({backup.get('documents', '?')} documents)")
+    click.echo(f"database {result.database} is at {result.current or 'base'} (head {result.head})")
+
+
+def status(result: Any) -> None:
+    click.echo(f"database {result.database}: current {result.current or 'base'}, head {result.head or '-'}")
+    changed = {view.revision: view for view in result.changed}
+    click.echo(f"{'REVISION':<10}{'STATE':<13}{'APPLIED AT':<26}DESCRIPTION")
+    for view in result.revisions:
+        state = view.state
+        if view.state in ("failed", "interrupted") and view.direction:
+            state = f"{view.state[:6]} {view.direction}" if view.state == "failed" else f"intr. {view.direction}"
+        if view.revision in changed:
+            state = "changed"
+        click.echo(f"{view.revision:<10}{state:<13}{view.applied_at or '':<26}{view.description}")
+    for view in [*result.revisions, *result.changed]:
+        if view.state in ("failed", "interrupted", "missing", "changed"):
+            click.echo(f"  {view.revision}: {view.error}")
+            if view.next_step:
+                click.echo(f"    next: {view.next_step}")
+        elif view.state == "interrupted" and view.next_step:
+            click.echo(f"  {view.revision}: next: {view.next_step}")
+    if result.lock and not result.lock["expired"]:
+        click.echo(f"locked by {result.lock['description']}")
+    elif result.lock:
+        click.echo(f"an expired lock is left by {result.lock['description']}; the next run takes it over")
+    if result.refusal:
+        click.echo(f"up would refuse: {result.refusal}")
+
+
+def history(result: Any) -> None:
+    if not result.events:
+        click.echo(f"no history in database {result.database}")
+    for event in result.events:
+        detail = event.get("detail") or {}
+        bits = []
+        for key in ("error", "reason", "was", "now", "duration_s", "container", "documents", "holder", "target"):
+            if key in detail and detail[key] not in (None, "", [], {}):
+                bits.append(f"{key}={detail[key]}")
+        for backup in detail.get("backups") or []:
+            bits.append(f"backup={backup.get('path')}")
+        if event.get("args"):
+            bits.append("args=" + ",".join(f"{k}={v}" for k, v in event["args"].items()))
+        what = f"{event['event']} {event.get('direction') or ''}".strip()
+        revision = event.get("revision") or "-"
+        click.echo(
+            f"{event['at']:<25} {what:<16} {revision:<8} {event['by']:<24} v{event['tool_version']}  " + " ".join(bits)
+        )
+
+
+def verify(result: Any) -> None:
+    if result.locked_by:
+        click.echo(f"not verified: a deploy holds the migration lock ({result.locked_by}); run verify when it is done")
+        return
+    for container in result.containers:
+        click.echo(f"{container.state:<10} {container.container}")
+        for difference in container.differences:
+            click.echo(f"    {difference['message']}")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    drift = [c.container for c in result.containers if c.state in ("drift", "missing")]
+    if result.clean:
+        click.echo(
+            f"no drift: database {result.database} matches the migrations applied up to {result.current or 'base'}"
+        )
+    else:
+        click.echo(f"drift in {', '.join(drift) or 'unmanaged containers'}")
+
+
+def repair(result: Any) -> None:
+    if result.nothing:
+        click.echo("nothing to repair")
+    for rev in result.to_pending:
+        click.echo(f"{rev}: pending again (cosmigrate up runs it)")
+    for rev in result.to_applied:
+        click.echo(f"{rev}: applied again (fix its downgrade, then cosmigrate down)")
+    for rev in result.accepted:
+        click.echo(f"{rev}: the current script is accepted as applied")
+    for rev in result.forgotten:
+        click.echo(f"{rev}: record of a missing script forgotten")
+
+
+def check(result: Any) -> None:
+    for problem in result.problems:
+        where = f"{problem['file']}:{problem['line']}" if problem.get("line") else problem["file"]
+        click.echo(f"{where}: {problem['message']}")
+    if result.ok:
+        click.echo(f"ok: {len(result.revisions)} revisions in one chain, head {result.head}")
