@@ -4,24 +4,22 @@ The loader and the graph stop at the first problem, which is right before a depl
 fix-and-rerun. ``lint`` executes each file once, as the loader does, and checks each rule on its own, so one bad
 file hides nothing else. It never raises for a problem in the scripts, only for a folder that is not there.
 
-Codes (``BLOCKING`` ones make the loader refuse the folder; the others are lint's own rules):
+Codes; the ``BLOCKING`` ones make the loader refuse the folder, the others are lint's own rules:
 
-=================== ===========================================================================================
-``bad-name``        the file name is not ``NNN_slug.py``
-``import-error``    a syntax error or an exception while the file loads (with its line in the script)
-``no-revision``     no ``revision`` string at module level
-``revision-mismatch`` the file number and ``revision`` differ
-``no-down-revision`` no ``down_revision``, or one that is neither a revision string nor None
-``no-upgrade``      no ``upgrade(op)`` function (``no-downgrade`` likewise)
-``no-docstring``    no module docstring, whose first line is the description ``status`` shows
-``duplicate``       two files declare one revision
-``gap``             a number is missing between numbered revisions (001, 002, 004)
-``dangling``        ``down_revision`` names no script
-``two-heads``       two scripts follow the same revision, or two are first
-``cycle``           a ``down_revision`` chain loops and never reaches a first revision
-``refused``         the loader refuses what no finer code covers (kept so that lint never passes what it refuses)
-``sum-*``           the sum file (``cosmigrate.scripts.sumfile``)
-=================== ===========================================================================================
+- ``bad-name``: the file name is not ``NNN_slug.py``
+- ``import-error``: a syntax error or an exception while the file loads (with its line in the script)
+- ``no-revision``: no ``revision`` string at module level
+- ``revision-mismatch``: the file number and ``revision`` differ
+- ``no-down-revision``: no ``down_revision``, or one that is neither a revision string nor None
+- ``no-upgrade``, ``no-downgrade``: no ``upgrade(op)`` / ``downgrade(op)`` function
+- ``no-docstring`` (lint only): no module docstring, whose first line is the description ``status`` shows
+- ``duplicate``: two files declare one revision
+- ``gap`` (lint only): a number is missing between numbered files (001, 002, 004)
+- ``dangling``: ``down_revision`` names no script
+- ``two-heads``: two scripts follow the same revision, or two are first
+- ``cycle``: a ``down_revision`` chain loops and never reaches a first revision
+- ``refused``: the loader refuses what no finer code covers (so that lint never passes what it refuses)
+- ``sum-missing``, ``sum-mismatch``, ``sum-malformed`` (lint only): the sum file, see ``sumfile``
 """
 
 from __future__ import annotations
