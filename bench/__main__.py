@@ -7,6 +7,8 @@
    against the same cycles straight to the endpoint: the time ratio and the faults injected.
 3. Keep-alive: point reads per second through the project's launcher vs the package's own CLI (which closes
    every connection), as a ratio measured in the same run.
+4. Offline lint of 1,000 scripts, whole-process wall time (``bench/lint.py``; no endpoint, alone:
+   ``python -m bench.lint``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import structlog
 import urllib3
 from azure.cosmos import CosmosClient, PartitionKey
 
+from bench import lint as lint_bench
 from cosmigrate import logs
 from cosmigrate.app import commands as command
 from cosmigrate.config import EMULATOR_KEY, load_config
@@ -166,6 +169,7 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
+    lint_bench.main()
 
 
 if __name__ == "__main__":

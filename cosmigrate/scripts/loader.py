@@ -87,6 +87,15 @@ def discover(folder: Path) -> list[Path]:
 def load(path: Path) -> Script:
     content = path.read_bytes()
     module = _import(path)
+    return from_module(path, content, module)
+
+
+def from_module(path: Path, content: bytes, module: ModuleType) -> Script:
+    """The checks and the Script of ``load``, for a file already executed by ``execute``.
+
+    ``lint`` executes each file once, collects every problem itself, then builds the Script here, so that the
+    two never disagree on what a script is.
+    """
     revision = getattr(module, "revision", None)
     if not isinstance(revision, str) or not revision:
         raise ScriptError(f'{path.name}: no revision = "..." string at module level; add one (e.g. revision = "005")')
@@ -129,6 +138,15 @@ def load(path: Path) -> Script:
         arguments=dict(arguments) if arguments is not None else None,
         source=normalise(content).decode("utf-8", errors="replace"),
     )
+
+
+def execute(path: Path) -> ModuleType:
+    """Run a migration file as ``load`` does (a module name of its own, nothing left in ``sys.modules``).
+
+    A failure is a ScriptError whose message starts ``<file>:<line>:`` (the line when known); ``lint`` uses this
+    to inspect modules that ``load`` would refuse.
+    """
+    return _import(path)
 
 
 def _import(path: Path) -> ModuleType:
