@@ -113,13 +113,17 @@ def test_new_writes_the_next_chained_script_and_check_accepts_it(
         'raise NotImplementedError("write the downgrade of revision 005")', 'op.delete_container("audit")'
     )
     path.write_text(text)
+    edited = run_cli("check", "--json", "--migrations", str(folder))  # the sum file catches the edit
+    assert edited.code == 1 and [p["code"] for p in json.loads(edited.stdout)["problems"]] == ["sum-mismatch"]
+    assert run_cli("hash", "--migrations", str(folder)).code == 0
     check = run_cli("check", "--json", "--migrations", str(folder))
     assert check.code == 0, check.stdout
     assert json.loads(check.stdout)["revisions"] == ["001", "002", "003", "004", "005"]
-    # a second head (another 005 chained after 004) is what CI must catch
+    # a second head (another 005 chained after 004) is what CI must catch, and the sum file says it is new
     (folder / "006_other.py").write_text(text.replace('revision = "005"', 'revision = "006"'))
     second_head = run_cli("check", "--migrations", str(folder))
-    assert second_head.code == 2 and "two heads" in second_head.stderr
+    assert second_head.code == 1 and "two heads" in second_head.stdout
+    assert "006_other.py" in second_head.stdout and "cosmigrate.sum" in second_head.stdout
 
 
 def test_version_and_help(run_cli: Callable[..., CliResult]) -> None:

@@ -6,10 +6,13 @@ from cosmigrate.app.context import connected, database_exists, missing, require_
 from cosmigrate.app.results import ContainerDrift, HistoryResult, StatusResult, VerifyResult
 from cosmigrate.app.state import evaluate, refusal
 from cosmigrate.config import Config
+from cosmigrate.errors import HistoryConflict
 from cosmigrate.model.diff import diff
 from cosmigrate.model.state import DatabaseState
 from cosmigrate.plan import planner
-from cosmigrate.scripts.loader import load_all
+from cosmigrate.scripts.graph import RevisionGraph
+from cosmigrate.scripts.loader import Script, ScriptSet, load_all
+from cosmigrate.scripts.problems import Problem
 from cosmigrate.store.history import HistoryStore
 from cosmigrate.store.live import read_state
 
@@ -33,6 +36,29 @@ def status(config: Config) -> StatusResult:
         history_exists=snapshot.exists,
         changed=evaluation.changed,
     )
+
+
+def check_online(config: Config, ordered: list[Script]) -> list[Problem]:
+    """What only the database can tell, read without writing: applied revisions whose file is gone or changed,
+    and pending revisions numbered below the applied head (a branch cut before another landed)."""
+    scripts = ScriptSet(RevisionGraph(s.node for s in ordered), {s.revision: s for s in ordered})
+    with connected(config) as client:
+        snapshot = HistoryStore(require_database(client, config), config.history_container).snapshot()
+    evaluation = evaluate(scripts, snapshot)
+    problems = [
+        Problem(scripts.by_revision[v.revision].path.name, v.revision, None, "changed", str(v.error))
+        for v in evaluation.changed
+    ]
+    problems += [
+        Problem("history", v.revision, None, "missing", f"revision {v.revision} is {v.error}")
+        for v in evaluation.of("missing")
+    ]
+    try:
+        scripts.graph.applied_count(evaluation.applied)
+    except HistoryConflict as exc:
+        pending = next(s for s in scripts.ordered if s.revision not in evaluation.applied)
+        problems.append(Problem(pending.path.name, pending.revision, None, "out-of-order", str(exc)))
+    return problems
 
 
 def history(config: Config) -> HistoryResult:

@@ -1,44 +1,71 @@
-"""The verbs that need no database: ``check``, ``new``. Importing this pulls in no Cosmos DB client.
+"""The verbs that need no database: ``check``, ``new``, ``hash``. Importing this pulls in no Cosmos DB client.
 
-``check`` is the CI gate: every problem at once, one line each, exit 1 when there are any. Beyond loading and
-ordering it replays every revision's upgrade (from nothing, in order) and downgrade (in reverse) on a
-simulated database, so that what ``up`` would refuse — an invalid definition, a misspelt keyword, an
-undeclared ``-x`` key, an untouched template — is caught with its file and line before a deploy.
+``check`` is the CI gate: every problem at once, one line each, exit 1 when there are any. Beyond what
+``scripts.lint`` finds (loading, naming, ordering, the sum file) it replays every revision's upgrade (from
+nothing, in order) and downgrade (in reverse) on a simulated database, so that what ``up`` would refuse — an
+invalid definition, a misspelt keyword, an undeclared ``-x`` key, an untouched template — is caught with its
+file and line before a deploy. ``--online`` adds what only the database knows (``app/inspect.check_online``).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
-from cosmigrate.app.results import CheckResult, NewResult
+from cosmigrate.app.results import CheckResult, HashResult, NewResult
 from cosmigrate.config import Config
 from cosmigrate.errors import UsageError
 from cosmigrate.model.state import DatabaseState
 from cosmigrate.plan import planner
+from cosmigrate.scripts import sumfile
+from cosmigrate.scripts.lint import LintReport, lint
 from cosmigrate.scripts.loader import FILE_NAME, Script, load_all
+from cosmigrate.scripts.problems import Problem
 from cosmigrate.store.records import now_iso
 
 
-def replay_problems(scripts: list[Script], history_container: str | None = None) -> list[dict[str, Any]]:
+def replay_problems(scripts: list[Script], history_container: str | None = None) -> list[Problem]:
     """Every fault of every script, found by replaying all upgrades then all downgrades on a simulated state."""
-    problems: list[dict[str, Any]] = []
     ups = planner.plan(scripts, "up", DatabaseState(), history_container=history_container, keep_going=True)
     downs = planner.plan(
         list(reversed(scripts)), "down", ups.end_state, history_container=history_container, keep_going=True
     )
-    for revision in ups.revisions + downs.revisions:
-        if revision.fault:
-            problems.append({**revision.fault.to_dict(), "severity": "error"})
-    return problems
+    return [
+        Problem(r.fault.file, r.fault.revision, r.fault.line, r.fault.code, r.fault.message)
+        for r in ups.revisions + downs.revisions
+        if r.fault
+    ]
 
 
-def check(config: Config) -> CheckResult:
-    """Offline validation for CI: scripts load, the revisions form one chain, and every script replays."""
-    scripts = load_all(config.migrations)
-    problems = replay_problems(scripts.ordered, config.history_container)
-    return CheckResult(str(config.migrations), scripts.graph.head, [n.revision for n in scripts.graph.order], problems)
+def check_report(config: Config) -> LintReport:
+    """Lint, then (when the chain is sound) the replay of every script."""
+    report = lint(config.migrations)
+    if report.order is not None:
+        report.add(*replay_problems(list(report.order), config.history_container))
+    return report
+
+
+def check(config: Config, online: bool = False) -> CheckResult:
+    """For CI: every problem of the migrations folder, one per line; ``online`` adds the database's view."""
+    report = check_report(config)
+    if online and report.order is not None:
+        from cosmigrate.app.inspect import check_online  # the Cosmos DB client, only when asked
+
+        report.add(*check_online(config, list(report.order)))
+    order = list(report.order or [])
+    return CheckResult(
+        str(config.migrations),
+        order[-1].revision if order else None,
+        [script.revision for script in order],
+        [problem.to_dict() for problem in report.problems],
+        online,
+    )
+
+
+def write_sum(config: Config) -> HashResult:
+    """Rewrite ``cosmigrate.sum`` from the migration files as they are now."""
+    path = sumfile.write(config.migrations)
+    return HashResult(str(path), len(sumfile.compute(config.migrations).splitlines()) - 1)
 
 
 def new(config: Config, message: str) -> NewResult:
@@ -56,6 +83,7 @@ def new(config: Config, message: str) -> NewResult:
         raise UsageError(f"cannot build a valid file name from {message!r}")
     text = TEMPLATE.format(message=docstring_safe(message), revision=revision, down=repr(head), date=now_iso())
     path.write_text(text, encoding="utf-8")
+    sumfile.write(config.migrations)  # a second branch adding a revision now conflicts in git
     return NewResult(str(path), revision, head)
 
 

@@ -178,7 +178,7 @@ class CheckResult(Result):
 
     @property
     def ok(self) -> bool:
-        return not any(p.get("severity", "error") == "error" for p in self.problems)
+        return not self.problems
 
 
 @dataclass(frozen=True)

@@ -309,16 +309,27 @@ def stamp(config: Config, target: str, yes: bool, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--online", is_flag=True, help="Also compare with the database's history (reads only).")
 @command_options
-def check(config: Config, as_json: bool) -> None:
-    """Check offline that every script loads, chains and replays (for CI); every problem, one line each."""
+def check(config: Config, online: bool, as_json: bool) -> None:
+    """For CI: every problem of the migrations folder, one line each (exit 1 when there are any)."""
     from cosmigrate.app import offline
     from cosmigrate.cli import render
 
-    result = offline.check(config)
+    result = offline.check(config, online)
     _emit(result, as_json, render.check)
     if not result.ok:
         sys.exit(1)
+
+
+@cli.command(name="hash")
+@command_options
+def hash_(config: Config, as_json: bool) -> None:
+    """Rewrite migrations/cosmigrate.sum from the migration files (new does it too)."""
+    from cosmigrate.app import offline
+
+    result = offline.write_sum(config)
+    _emit(result, as_json, lambda r: click.echo(f"wrote {r.path} ({r.files} files)"))
 
 
 @cli.command()

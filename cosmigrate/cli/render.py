@@ -204,3 +204,5 @@ def check(result: Any) -> None:
         click.echo(f"{where}: {problem['message']}")
     if result.ok:
         click.echo(f"ok: {len(result.revisions)} revisions in one chain, head {result.head}")
+    else:
+        click.echo(f"{len(result.problems)} problem{'s' if len(result.problems) != 1 else ''} found", err=True)
