@@ -2,7 +2,7 @@
 /*
  * Local Cosmos DB endpoint for cosmigrate: @vercel/cosmosdb-server (a real Cosmos DB REST server over HTTPS),
  * started with keep-alive and corrected where it differs from the real service in ways a migration tool
- * depends on (see ../shared/NOTES.md and README.md "The local endpoint"):
+ * depends on (see README.md "The local endpoint"):
  *
  *  1. Keep-alive. The package's CLI closes every connection (~39 req/s); keep-alive serves ~760 req/s.
  *  2. Replacing a container keeps its documents. The package builds a new, empty Collection object on

@@ -227,14 +227,14 @@ def _changed(script: Script, record: Record, scripts: ScriptSet) -> RevisionView
 
 def refusal(evaluation: Evaluation, scripts: ScriptSet, command: Command) -> str | None:
     """Why ``command`` must not run now, or None. ``status`` exits 1 exactly when this refuses ``up``."""
+    try:  # first: a chain edited under applied revisions is the cause of what else looks wrong
+        scripts.graph.applied_count(evaluation.applied)
+    except HistoryConflict as exc:
+        return str(exc)
     for kind, message in evaluation.problems:
         if kind == "interrupted" and command == "down" and _resumes_down(evaluation, message):
             continue
         return message
-    try:
-        scripts.graph.applied_count(evaluation.applied)
-    except HistoryConflict as exc:
-        return str(exc)
     if command == "down":
         for revision, direction in evaluation.resumable.items():
             if direction == "up":

@@ -118,7 +118,9 @@ def _confirm(yes: bool) -> Callable[[str], bool]:
             return True
         if not sys.stdin.isatty():
             last = question.strip().splitlines()[-1] if question.strip() else question
-            raise UsageError(f"{last} needs an answer and there is no terminal: run again with --yes")
+            raise UsageError(
+                f"{last} needs an answer and there is no terminal; nothing was changed: run again with --yes"
+            )
         lines = question.splitlines()
         for line in lines[:-1]:
             click.echo(_redact(line), err=True)

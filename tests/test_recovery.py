@@ -1,0 +1,392 @@
+"""The paths people walk after something went wrong, following the tool's own advice (issue: recovery paths).
+
+Each test is one problem found by using cosmigrate as a new team would; each asserts the safe outcome: no
+upgrade runs twice, nothing is lost or created by accident, and the history tells the whole story.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from azure.cosmos import CosmosClient, PartitionKey
+
+from cosmigrate.app import commands as command
+from cosmigrate.config import Config
+from cosmigrate.errors import DatabaseMissing, HistoryConflict, MigrationFailed, ScriptError
+from tests.conftest import MIGRATIONS, ROOT, CliResult
+
+
+def YES(_question: str) -> bool:
+    return True
+
+
+def script(
+    revision: str, down: str | None, upgrade: str, downgrade: str = "    pass", top: str = "", doc: str = ""
+) -> str:
+    return (
+        f'"""{doc or f"Revision {revision}."}"""\n{top}revision = "{revision}"\ndown_revision = {down!r}\n\n\n'
+        f"def upgrade(op):\n{upgrade}\n\n\ndef downgrade(op):\n{downgrade}\n"
+    )
+
+
+CUSTOMERS = script(
+    "001", None, "    op.create_container('customers', partition_key='/id')",
+    "    op.delete_container('customers')", top="idempotent = True\n", doc="Create customers.",
+)  # fmt: skip
+WELCOME_POINTS = script(
+    "002",
+    "001",
+    "    customers = op.container('customers')\n"
+    "    for doc in list(customers.query_items('SELECT * FROM c', enable_cross_partition_query=True)):\n"
+    "        doc['points'] = doc.get('points', 0) + 100\n"
+    "        customers.replace_item(doc['id'], doc)",
+    "    customers = op.container('customers')\n    raise RuntimeError('the downgrade was never written')",
+    doc="Give every customer 100 welcome points.",
+)
+
+
+def points(cosmos: CosmosClient, database: str) -> list[int]:
+    container = cosmos.get_database_client(database).get_container_client("customers")
+    return sorted(
+        d.get("points", 0) for d in container.query_items("SELECT * FROM c", enable_cross_partition_query=True)
+    )
+
+
+# -- 1. a failed down, then the advice: never the upgrade twice ---------------------------------------------
+
+
+def test_a_failed_down_then_repair_and_up_keeps_the_welcome_points_at_100(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient
+) -> None:
+    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
+    (tmp_path / "002_welcome_points.py").write_text(WELCOME_POINTS)
+    config = make_config(migrations=tmp_path)
+    command.up(config, target="001")
+    customers = cosmos.get_database_client(config.database).get_container_client("customers")
+    for n in range(20):
+        customers.create_item({"id": f"c{n}", "points": 0})
+    command.up(config)
+    assert points(cosmos, config.database) == [100] * 20
+
+    with pytest.raises(MigrationFailed, match=r"002 .*failed going down.*still applied.*cosmigrate down"):
+        command.down(config, confirm=YES)
+    status = command.status(config)
+    assert [(v.revision, v.state, v.direction) for v in status.failed] == [("002", "failed", "down")]
+    assert status.current == "002"  # still applied: its upgrade is in effect
+    with pytest.raises(HistoryConflict, match="fix its downgrade"):
+        command.up(config)  # the printed advice is repair, then down: up refuses meanwhile
+
+    assert command.repair(config, YES).to_applied == ["002"]
+    assert command.up(config).steps == []  # the upgrade does not run again
+    assert points(cosmos, config.database) == [100] * 20
+    events = [(e["event"], e["revision"], e["direction"]) for e in command.history(config).events]
+    assert ("failed", "002", "down") in events and ("repaired", "002", None) in events
+
+
+def test_an_untouched_template_downgrade_is_refused_before_anything_runs(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient
+) -> None:
+    (tmp_path / "001_customers.py").write_text(
+        script("001", None, "    op.create_container('customers', partition_key='/id')",
+               "    raise NotImplementedError('write the downgrade of revision 001')")
+    )  # fmt: skip
+    config = make_config(migrations=tmp_path)
+    command.up(config)
+    with pytest.raises(
+        ScriptError, match=r"001_customers.py:\d+: downgrade raises NotImplementedError.*nothing was changed"
+    ):
+        command.down(config)
+    status = command.status(config)
+    assert [v.revision for v in status.applied] == ["001"] and status.failed == []
+
+
+# -- 2. a different migration under an applied number ---------------------------------------------------------
+
+
+def test_a_renumbered_branch_is_not_accepted_by_repair_yes(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, run_cli: Callable[..., CliResult]
+) -> None:
+    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
+    reviews = "    op.create_container('reviews', partition_key='/id')"
+    (tmp_path / "002_add_reviews.py").write_text(script("002", "001", reviews, doc="Add the reviews container."))
+    config = make_config(migrations=tmp_path)
+    command.up(config)  # branch B's 002 ran on the shared database
+    # main merged branch A's 002 first; B renumbered its migration to 003
+    (tmp_path / "002_add_reviews.py").unlink()
+    loyalty = "    op.create_container('loyalty', partition_key='/id')"
+    (tmp_path / "002_add_loyalty.py").write_text(script("002", "001", loyalty, doc="Add the loyalty container."))
+    (tmp_path / "003_add_reviews.py").write_text(script("003", "002", reviews, doc="Add the reviews container."))
+
+    with pytest.raises(HistoryConflict) as refused:
+        command.up(config)
+    message = str(refused.value)
+    assert "'Add the reviews container.'" in message and "'Add the loyalty container.'" in message
+    assert "003_add_reviews.py carries the recorded description" in message and "--accept 002" in message
+
+    env = {"COSMIGRATE_MIGRATIONS": str(tmp_path)}
+    blind = run_cli("repair", "--yes", env=env)
+    assert blind.code == 1 and "002 not accepted" in blind.stderr
+    assert [v.revision for v in command.status(config).changed] == ["002"]  # still refused, loudly
+    named = run_cli("repair", "--yes", "--accept", "002", env=env)
+    assert named.code == 0 and "002: the current script is accepted" in named.stdout
+    events = [e for e in command.history(config).events if e["event"] == "accepted"]
+    assert events[0]["detail"]["was"]["description"] == "Add the reviews container."
+
+
+def test_repair_shows_the_difference_against_the_source_that_ran(
+    tmp_path: Path, make_config: Callable[..., Config]
+) -> None:
+    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
+    config = make_config(migrations=tmp_path)
+    command.up(config)
+    path = tmp_path / "001_customers.py"
+    path.write_text(path.read_text().replace("'/id')\n", "'/id')  # the id is the key\n", 1))
+    asked: list[str] = []
+    result = command.repair(config, lambda question: asked.append(question) or True)
+    assert result.accepted == ["001"]
+    assert "-    op.create_container('customers', partition_key='/id')" in asked[0]
+    assert "+    op.create_container('customers', partition_key='/id')  # the id is the key" in asked[0]
+
+
+# -- 3. a mistyped database creates nothing -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("up",),
+        ("status",),
+        ("history",),
+        ("down",),
+        ("repair", "--yes"),
+        ("unlock", "--yes"),
+        ("stamp", "001", "--yes"),
+        ("verify",),
+    ],
+)
+def test_a_mistyped_database_creates_nothing(
+    args: tuple[str, ...], run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str
+) -> None:
+    result = run_cli(*args, env={"COSMIGRATE_CREATE_DATABASE": ""})
+    assert result.code == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert f"database {database_name} (from COSMOS_DATABASE) does not exist" in last and "nothing was created" in last
+    assert database_name not in {d["id"] for d in cosmos.list_databases()}
+
+
+def test_up_creates_a_missing_database_only_when_asked(
+    run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str
+) -> None:
+    refused = run_cli("up", env={"COSMIGRATE_CREATE_DATABASE": ""})
+    assert refused.code == 1 and "--create-database" in refused.stderr
+    assert database_name not in {d["id"] for d in cosmos.list_databases()}
+    assert run_cli("up", "--create-database", env={"COSMIGRATE_CREATE_DATABASE": ""}).code == 0
+    assert database_name in {d["id"] for d in cosmos.list_databases()}
+
+
+def test_an_unknown_setting_and_a_missing_database_name_are_usage_errors(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.cosmigrate]\ndatabse = "shop"\n')
+    typo = run_cli("status", cwd=tmp_path, env={"COSMOS_DATABASE": ""})
+    assert typo.code == 2 and "unknown key 'databse' in [tool.cosmigrate]" in typo.stderr and "database" in typo.stderr
+    (tmp_path / "pyproject.toml").write_text('[tool.cosmigrate]\nmigrations = "m"\n')
+    (tmp_path / "m").mkdir()
+    nameless = run_cli("status", cwd=tmp_path, env={"COSMOS_DATABASE": "", "COSMIGRATE_MIGRATIONS": ""})
+    assert nameless.code == 2 and "no database named" in nameless.stderr
+
+
+# -- 4. interruptions ------------------------------------------------------------------------------------------
+
+
+def test_a_closed_log_pipe_never_fails_a_revision(
+    run_cli: Callable[..., CliResult], cli_env: dict[str, str], make_config: Callable[..., Config]
+) -> None:
+    done = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m cosmigrate up 2>&1 | head -1"],
+        env=cli_env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 1
+    status = command.status(make_config())
+    assert [v.revision for v in status.applied] == ["001", "002", "003", "004"]
+    assert status.failed == [] and status.interrupted == []
+
+
+def test_ctrl_c_is_recorded_as_an_interruption_in_words(
+    tmp_path: Path, cli_env: dict[str, str], make_config: Callable[..., Config]
+) -> None:
+    hang = "    op.create_container('customers', partition_key='/id')\n    op.container('customers')\n" \
+           "    import time\n    time.sleep(120)"  # fmt: skip
+    (tmp_path / "001_customers.py").write_text(script("001", None, hang))
+    config = make_config(migrations=tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cosmigrate", "up"], env={**cli_env, "COSMIGRATE_MIGRATIONS": str(tmp_path)},
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if command.status(config).running:
+                break
+        except DatabaseMissing:
+            pass
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 1 and "interrupted by Ctrl-C (SIGINT)" in err.strip().splitlines()[-1]
+    status = command.status(config)
+    assert [(v.revision, v.error) for v in status.interrupted] == [("001", "interrupted by Ctrl-C (SIGINT)")]
+    assert status.refusal is not None and "not declared idempotent" in status.refusal
+
+
+# -- 5. a destructive down asks, and the history keeps everything ----------------------------------------------
+
+
+def test_down_over_containers_holding_documents_refuses_without_yes(
+    run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str
+) -> None:
+    assert run_cli("up").code == 0
+    database = cosmos.get_database_client(database_name)
+    for n in range(3):
+        database.get_container_client("integrations").create_item(
+            {"id": f"i{n}", "tenantId": "t", "providerName": "p", "name": f"n{n}"}
+        )
+    refused = run_cli("down", "--to", "base")
+    assert refused.code == 2
+    last = refused.stderr.strip().splitlines()[-1]
+    assert "integrations (3 documents)" in last and "--yes" in last and "nothing was changed" in last
+    assert {c["id"] for c in database.list_containers()} >= {"integrations", "integration_providers"}
+    assert json.loads(run_cli("status", "--json").stdout)["current"] == "004"
+
+    done = run_cli("down", "--to", "base", "--yes")
+    assert done.code == 0, done.stderr
+    events = json.loads(run_cli("history", "--json").stdout)["events"]
+    assert [(e["event"], e["revision"]) for e in events] == [
+        ("applied", "001"), ("applied", "002"), ("applied", "003"), ("applied", "004"),
+        ("reverted", "004"), ("reverted", "003"), ("reverted", "002"), ("reverted", "001"),
+    ]  # fmt: skip
+    table = run_cli("history")
+    assert table.code == 0 and table.stdout.count("reverted") == 4
+
+
+def test_a_forced_precondition_is_recorded_with_its_arguments(
+    make_config: Callable[..., Config], cosmos: CosmosClient
+) -> None:
+    config = make_config(x={"force": "true"})
+    database = cosmos.create_database(config.database)
+    legacy = database.create_container("tenant-integrations", partition_key=PartitionKey("/tenantId"))
+    legacy.create_item({"id": "a", "tenantId": "t", "status": "active"})
+    command.up(config)
+    forced = [e for e in command.history(config).events if e["event"] == "forced"]
+    assert [(e["revision"], e["detail"]["container"], e["detail"]["documents"], e["args"]) for e in forced] == [
+        ("004", "tenant-integrations", 1, {"force": "true"})
+    ]
+
+
+# -- 6. status is the gate up is ------------------------------------------------------------------------------
+
+
+def test_status_exits_1_exactly_when_up_refuses_and_names_the_down_revision(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"COSMIGRATE_MIGRATIONS": str(folder)}
+    assert run_cli("up", "--to", "002", env=env).code == 0
+    assert run_cli("status", env=env).code == 0
+    # a revision slipped in below applied ones: 005 now follows 001, and 002 follows 005
+    (folder / "005_inserted.py").write_text(script("005", "001", "    pass"))
+    second = folder / "002_create_integrations.py"
+    second.write_text(second.read_text().replace('down_revision = "001"', 'down_revision = "005"'))
+    status, up = run_cli("status", env=env), run_cli("up", env=env)
+    assert status.code == up.code == 1
+    assert "up would refuse" in status.stdout and "005_inserted.py has down_revision = '001'" in status.stdout
+    assert "005_inserted.py has down_revision = '001'" in up.stderr
+
+
+# -- 7. only what is about to run is planned ---------------------------------------------------------------------
+
+
+def test_a_no_op_up_runs_no_script(tmp_path: Path, make_config: Callable[..., Config]) -> None:
+    marker = tmp_path / "calls.txt"
+    body = (
+        f"    open({str(marker)!r}, 'a').write('called\\n')\n    op.create_container('customers', partition_key='/id')"
+    )
+    (tmp_path / "001_customers.py").write_text(script("001", None, body))
+    config = make_config(migrations=tmp_path)
+    command.up(config)
+    calls = marker.read_text().count("called")
+    assert calls == 2  # once planned (op.planning True), once for real
+    for _ in range(3):
+        assert command.up(config).steps == []
+    assert marker.read_text().count("called") == calls
+
+
+# -- 8. the smaller things ---------------------------------------------------------------------------------------
+
+
+def test_json_on_failure_gives_the_error_and_the_steps_done_before_it(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    third = folder / "003_reindex_integration_connections.py"
+    third.write_text(
+        third.read_text().replace("def upgrade(op):\n", "def upgrade(op):\n    if not op.planning:\n        1 / 0\n")
+    )
+    result = run_cli("up", "--json", env={"COSMIGRATE_MIGRATIONS": str(folder)})
+    assert result.code == 1
+    body = json.loads(result.stdout)
+    assert (
+        body["ok"] is False and body["error"]["revision"] == "003" and "ZeroDivisionError" in body["error"]["message"]
+    )
+    assert [step["revision"] for step in body["steps"]] == ["001", "002"]
+    assert result.stderr.strip().splitlines()[-1].startswith("error: revision 003")
+
+
+def test_scripts_import_helpers_beside_them_and_declare_their_arguments(
+    tmp_path: Path, make_config: Callable[..., Config], run_cli: Callable[..., CliResult]
+) -> None:
+    (tmp_path / "_helpers.py").write_text("CONTAINER = 'customers'\n")
+    (tmp_path / "001_customers.py").write_text(
+        script("001", None, "    op.create_container(CONTAINER, partition_key='/id')\n    op.flag('loud')",
+               top="from _helpers import CONTAINER\narguments = {'loud': 'say more'}\n")
+    )  # fmt: skip
+    assert [s.revision for s in command.up(make_config(migrations=tmp_path, x={"loud": "1"})).steps] == ["001"]
+    typo = run_cli("up", "-x", "lodu=1", env={"COSMIGRATE_MIGRATIONS": str(tmp_path)})
+    assert (
+        typo.code == 2 and "-x lodu: no revision to run declares it" in typo.stderr and "loud (say more)" in typo.stderr
+    )
+
+
+def test_a_malformed_key_is_named_plainly(run_cli: Callable[..., CliResult]) -> None:
+    result = run_cli("status", "--key", "not base64!")
+    assert result.code == 2 and "the account key is not valid base64" in result.stderr
+    assert "padding" not in result.stderr.lower() and "not base64!" not in result.stderr
+
+
+@pytest.mark.parametrize("message", ['a """quoted""" name', "back\\slash \\ and 'single'", 'ends with a quote"'])
+def test_new_writes_a_valid_file_whatever_the_message(
+    message: str, tmp_path: Path, run_cli: Callable[..., CliResult], make_config: Callable[..., Config]
+) -> None:
+    created = run_cli("new", message, "--migrations", str(tmp_path))
+    assert created.code == 0, created.stderr
+    scripts = command.check(make_config(migrations=tmp_path))
+    assert [p["code"] for p in scripts.problems] == ["not-implemented", "not-implemented"]  # it loads; write it
+    from cosmigrate.scripts.loader import load_all
+
+    assert load_all(tmp_path).ordered[0].description == message
+
+
+def test_the_local_endpoint_refers_to_no_file_outside_the_repository() -> None:
+    text = (ROOT / "emulator" / "server.js").read_text()
+    assert "../shared" not in text and "NOTES.md" not in text
