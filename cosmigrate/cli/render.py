@@ -10,6 +10,7 @@ from cosmigrate.model.container import ContainerDef
 from cosmigrate.model.definitions import normalise_indexing_policy
 from cosmigrate.model.diff import diff
 
+SHORT_ORDER = {"ascending": "asc", "descending": "desc"}
 MARKS = {"create": "+", "update": "~", "delete": "-", "none": "=", "data": "*", "check": "?"}
 
 
@@ -24,7 +25,7 @@ def _definition_lines(definition: dict[str, Any]) -> list[str]:
     ]
     for i, composite in enumerate(policy["compositeIndexes"]):
         label = "composite      " if i == 0 else "               "
-        lines.append(label + "[" + ", ".join(f"{e['path']} {e['order'][:4]}" for e in composite) + "]")
+        lines.append(label + "[" + ", ".join(f"{e['path']} {SHORT_ORDER[e['order']]}" for e in composite) + "]")
     if definition.get("defaultTtl") is not None:
         lines.append(f"default TTL    {definition['defaultTtl']}")
     return lines
@@ -62,7 +63,7 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     if isinstance(value, dict) and "path" in value:
-        return f"{value['path']} {str(value.get('order', ''))[:4]}".strip()
+        return f"{value['path']} {SHORT_ORDER.get(str(value.get('order', '')), '')}".strip()
     return str(value)
 
 
