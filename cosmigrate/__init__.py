@@ -5,11 +5,7 @@ definitions (pure); ``ops`` is what scripts call; ``store`` talks to Cosmos DB (
 holds the verbs and the run loop; ``cli`` parses flags and renders results.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("cosmigrate")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+source"
+# The one place the version is written (pyproject.toml reads it): no importlib.metadata at start-up.
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

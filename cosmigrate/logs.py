@@ -6,12 +6,9 @@ write is dropped instead of raising ``BrokenPipeError`` in the middle of a revis
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
-
-import structlog
 
 
 class SafeStream:
@@ -53,6 +50,10 @@ STDERR = SafeStream()
 
 
 def configure(log_format: str = "text", debug: bool = False, redact: Callable[[str], str] = str) -> None:
+    import logging
+
+    import structlog  # imported here: check, new and --help never log, and start faster without it
+
     def scrub(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key, value in list(event.items()):
             if isinstance(value, str):
@@ -79,5 +80,21 @@ def configure(log_format: str = "text", debug: bool = False, redact: Callable[[s
     )
 
 
+class _Lazy:
+    """The ``cosmigrate`` logger, created on first use so that importing a module does not import structlog."""
+
+    _logger: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _Lazy._logger is None:
+            import structlog
+
+            _Lazy._logger = structlog.get_logger("cosmigrate")
+        return getattr(_Lazy._logger, name)
+
+
+LOG: Any = _Lazy()
+
+
 def get() -> Any:
-    return structlog.get_logger("cosmigrate")
+    return LOG

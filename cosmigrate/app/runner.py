@@ -21,8 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import structlog
-
+from cosmigrate import logs
 from cosmigrate.errors import CosmigrateError, MigrationFailed, PreconditionRefused
 from cosmigrate.ops.facade import Operations
 from cosmigrate.scripts.loader import Script
@@ -30,7 +29,7 @@ from cosmigrate.store.client import is_transient
 from cosmigrate.store.lock import Lease, LockLost
 from cosmigrate.store.records import Event, Record, now_iso, source_document, source_id, who
 
-log = structlog.get_logger("cosmigrate")
+log = logs.LOG
 Direction = Literal["up", "down"]
 
 

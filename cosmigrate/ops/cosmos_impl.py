@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, Protocol
 
-import structlog
 from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
+from cosmigrate import logs
 from cosmigrate.errors import DatabaseError
 from cosmigrate.model.container import ContainerDef
 from cosmigrate.model.state import DatabaseState
@@ -35,7 +35,7 @@ from cosmigrate.ops.operations import (
 from cosmigrate.store import client
 from cosmigrate.store.live import counter
 
-log = structlog.get_logger("cosmigrate")
+log = logs.LOG
 ProgressCallback = Callable[[str, int], None]
 
 

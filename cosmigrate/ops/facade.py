@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-import structlog
-
+from cosmigrate import logs
 from cosmigrate.errors import InvalidDefinition, PreconditionRefused, UsageError
 from cosmigrate.model.container import ContainerDef
 from cosmigrate.model.definitions import Policy, validate_container_id
@@ -31,7 +30,7 @@ from cosmigrate.ops.operations import (
     UnseedItems,
 )
 
-log = structlog.get_logger("cosmigrate")
+log = logs.LOG
 TRUE_WORDS = ("1", "true", "yes", "on")
 
 

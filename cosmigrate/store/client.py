@@ -13,16 +13,16 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import structlog
 import urllib3
 from azure.core.exceptions import AzureError, ServiceRequestError, ServiceResponseError
 from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
+from cosmigrate import logs
 from cosmigrate.config import Config
 from cosmigrate.errors import DatabaseError
 
-log = structlog.get_logger("cosmigrate")
+log = logs.LOG
 T = TypeVar("T")
 
 # Throttling: the client honours x-ms-retry-after-ms up to 9 times within 30 s per request (its defaults,

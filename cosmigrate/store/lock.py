@@ -29,16 +29,16 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
 from azure.core import MatchConditions
 from azure.cosmos import exceptions as cosmos_errors
 
+from cosmigrate import logs
 from cosmigrate.errors import LockError
 from cosmigrate.store.client import NOT_DONE, STEP_ATTEMPTS, STEP_BACKOFF, is_transient, resilient
 from cosmigrate.store.history import HistoryStore
 from cosmigrate.store.records import LOCK_ID, SCOPE, LockView, now_iso, who
 
-log = structlog.get_logger("cosmigrate")
+log = logs.LOG
 
 
 class LockLost(LockError):
