@@ -14,6 +14,7 @@
  *  5. Index transformation progress is honest enough to test against: after a replace that changes the
  *     indexing policy, reads of that container report progress 0 rising to 100 over
  *     COSMOS_LOCAL_INDEX_SECONDS seconds (default 2), instead of always -1.
+ *  6. An upsert that collides on a unique key answers 409, not 500.
  *
  * Usage: node server.js [--port N] [--host 127.0.0.1]   (port 0 picks a free one)
  * Prints one line "listening <host>:<port>" on stdout when ready.
@@ -98,7 +99,22 @@ readDocument.default = (account, req, res, params) => {
   }
 };
 
-// (6) Transactional batch, atomic. The package runs a batch's operations one by one and keeps what the earlier
+// (6) An upsert that collides on a unique key answers 409. The package's upsert, unlike its create and replace,
+// lets the store's conflict escape as a 500, which clients retry as a transient error. Handlers look the
+// operation up on this module at each call, so replacing the export fixes every caller.
+const documentOperations = lib("handler/_document-operations");
+const plainUpsertOperation = documentOperations.upsertOperation;
+documentOperations.upsertOperation = (collection, input) => {
+  try {
+    return plainUpsertOperation(collection, input);
+  } catch (err) {
+    if (err.conflict) return { statusCode: 409, body: { code: "Conflict", message: err.message } };
+    if (err.badRequest) return { statusCode: 400, body: { code: "BadRequest", message: err.message } };
+    throw err;
+  }
+};
+
+// (7) Transactional batch, atomic. The package runs a batch's operations one by one and keeps what the earlier
 // ones wrote when a later one fails, and it reads each operation's partition key from the operation, where the
 // Python client never puts it (it sends the x-ms-documentdb-partitionkey header once for the batch). Azure runs
 // a batch all or nothing: on failure we restore the document store as it was before the batch, report the

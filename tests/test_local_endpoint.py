@@ -43,6 +43,17 @@ def test_a_unique_key_of_several_paths_is_checked_on_the_paths_together(database
     container.replace_item("2", {"id": "2", "category": "crm", "provider": "hubspot", "name": "HubSpot"})
 
 
+def test_an_upsert_colliding_on_a_unique_key_is_409(database: DatabaseProxy) -> None:
+    container = database.create_container(
+        "codes", partition_key=PartitionKey("/pk"), unique_key_policy={"uniqueKeys": [{"paths": ["/code"]}]}
+    )
+    container.upsert_item({"id": "1", "pk": "a", "code": "x"})
+    with pytest.raises(cosmos_errors.CosmosResourceExistsError):  # the package answered 500, which clients retry
+        container.upsert_item({"id": "2", "pk": "a", "code": "x"})
+    container.upsert_item({"id": "1", "pk": "a", "code": "x", "name": "kept"})  # upserting itself is no collision
+    assert [d["id"] for d in container.read_all_items()] == ["1"]
+
+
 def test_a_point_read_of_a_missing_document_is_404(database: DatabaseProxy) -> None:
     container = database.create_container("docs", partition_key=PartitionKey("/pk"))
     with pytest.raises(cosmos_errors.CosmosResourceNotFoundError):
