@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
-from azure.cosmos import DatabaseProxy, PartitionKey
+from azure.cosmos import ContainerProxy, DatabaseProxy, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.store.client import PROGRESS_HEADER, replace_container
@@ -78,3 +79,151 @@ def test_index_transformation_progress_rises_to_100_after_a_policy_change(databa
 def _progress(container: object) -> int:
     headers = container.read(populate_quota_info=True).get_response_headers()  # type: ignore[attr-defined]
     return int(headers[PROGRESS_HEADER])
+
+
+# -- transactional batch -------------------------------------------------------------------------------------------
+# The package's batch handler fails every batch from the Python client (it wants a partition key inside each
+# operation) and is not atomic. The launcher runs a batch in one logical partition, all or nothing, and answers a
+# failed one as Azure does: 207, the failing operation's own status, 424 for every other operation.
+
+
+def _documents(container: ContainerProxy) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every document with its system properties (_etag, _ts, _rid): a rolled-back batch leaves them all equal."""
+    return {(document["pk"], document["id"]): document for document in container.read_all_items()}
+
+
+def _seeded(database: DatabaseProxy) -> tuple[ContainerProxy, dict[str, Any]]:
+    """Documents a and b in partition "p" (a's first version returned), and an "a" in another partition."""
+    container = database.create_container("batch", partition_key=PartitionKey("/pk"))
+    first = container.create_item({"id": "a", "pk": "p", "v": 1})
+    container.create_item({"id": "b", "pk": "p", "v": 1})
+    container.create_item({"id": "a", "pk": "other", "v": 1})
+    return container, first
+
+
+def _failed_batch(container: ContainerProxy, operations: list[Any]) -> cosmos_errors.CosmosBatchOperationError:
+    with pytest.raises(cosmos_errors.CosmosBatchOperationError) as failed:
+        container.execute_item_batch(operations, partition_key="p")
+    return failed.value
+
+
+def test_a_batch_of_upsert_create_and_conditional_replace_commits_all(database: DatabaseProxy) -> None:
+    container, first = _seeded(database)
+    results = container.execute_item_batch(
+        [
+            ("upsert", ({"id": "b", "pk": "p", "v": 2},)),
+            ("create", ({"id": "c", "pk": "p", "v": 3},)),
+            ("replace", ("a", {"id": "a", "pk": "p", "v": 4}), {"if_match_etag": first["_etag"]}),
+        ],
+        partition_key="p",
+    )
+    assert [r["statusCode"] for r in results] == [200, 201, 200]
+    stored = _documents(container)
+    assert {key: d["v"] for key, d in stored.items()} == {
+        ("p", "a"): 4,
+        ("p", "b"): 2,
+        ("p", "c"): 3,
+        ("other", "a"): 1,
+    }
+    for result in results:  # each result carries the stored document and its ETag, as a single call does
+        assert result["eTag"] == result["resourceBody"]["_etag"]
+        assert result["resourceBody"] == stored[("p", result["resourceBody"]["id"])]
+
+
+def test_a_batch_whose_replace_has_a_stale_etag_fails_412_and_writes_nothing(database: DatabaseProxy) -> None:
+    container, first = _seeded(database)
+    container.upsert_item({"id": "a", "pk": "p", "v": 2})  # first["_etag"] is stale from here on
+    before = _documents(container)
+    error = _failed_batch(
+        container,
+        [
+            ("create", ({"id": "new", "pk": "p"},)),
+            ("upsert", ({"id": "b", "pk": "p", "v": 9},)),
+            ("delete", ("a",)),
+            ("replace", ("b", {"id": "b", "pk": "p", "v": 10}), {"if_match_etag": first["_etag"]}),
+            ("read", ("b",)),
+        ],
+    )
+    assert (error.error_index, error.status_code) == (3, 412)
+    assert [r["statusCode"] for r in error.operation_responses] == [424, 424, 424, 412, 424]
+    assert _documents(container) == before  # the create, the upsert and the delete were all undone
+
+
+def test_a_batch_creating_an_existing_id_fails_409_and_writes_nothing(database: DatabaseProxy) -> None:
+    container, _ = _seeded(database)
+    before = _documents(container)
+    error = _failed_batch(
+        container,
+        [
+            ("patch", ("b", [{"op": "set", "path": "/v", "value": 5}])),
+            ("create", ({"id": "c", "pk": "p"},)),
+            ("create", ({"id": "a", "pk": "p"},)),
+        ],
+    )
+    assert (error.error_index, error.status_code) == (2, 409)
+    assert _documents(container) == before
+
+
+def test_a_read_inside_a_batch_returns_the_document_as_the_batch_left_it(database: DatabaseProxy) -> None:
+    container, first = _seeded(database)
+    results = container.execute_item_batch(
+        [("read", ("a",)), ("patch", ("a", [{"op": "incr", "path": "/v", "value": 41}])), ("read", ("a",))],
+        partition_key="p",
+    )
+    assert [r["statusCode"] for r in results] == [200, 200, 200]
+    assert results[0]["resourceBody"] == first and results[0]["eTag"] == first["_etag"]
+    assert results[2]["resourceBody"] == container.read_item("a", "p") and results[2]["resourceBody"]["v"] == 42
+    error = _failed_batch(container, [("read", ("a",)), ("read", ("missing",))])  # a missing document: 404
+    assert (error.error_index, error.status_code) == (1, 404)
+
+
+def test_a_delete_with_a_stale_etag_fails_412_and_keeps_the_document(database: DatabaseProxy) -> None:
+    container, first = _seeded(database)
+    container.upsert_item({"id": "a", "pk": "p", "v": 2})
+    before = _documents(container)
+    error = _failed_batch(container, [("delete", ("b",)), ("delete", ("a",), {"if_match_etag": first["_etag"]})])
+    assert (error.error_index, error.status_code) == (1, 412)
+    assert _documents(container) == before
+    current = container.read_item("a", "p")["_etag"]  # with the current ETag the same batch goes through
+    container.execute_item_batch(
+        [("delete", ("b",)), ("delete", ("a",), {"if_match_etag": current})], partition_key="p"
+    )
+    assert list(_documents(container)) == [("other", "a")]
+
+
+def test_a_batch_checks_unique_keys_of_several_paths_together(database: DatabaseProxy) -> None:
+    container = database.create_container(
+        "providers",
+        partition_key=PartitionKey("/category"),
+        unique_key_policy={"uniqueKeys": [{"paths": ["/category", "/provider"]}]},
+    )
+    container.execute_item_batch(  # same category, other providers: accepted
+        [
+            ("create", ({"id": "1", "category": "crm", "provider": "salesforce"},)),
+            ("create", ({"id": "2", "category": "crm", "provider": "hubspot"},)),
+        ],
+        partition_key="crm",
+    )
+    with pytest.raises(cosmos_errors.CosmosBatchOperationError) as refused:
+        container.execute_item_batch(
+            [
+                ("create", ({"id": "3", "category": "crm", "provider": "pipedrive"},)),
+                ("upsert", ({"id": "4", "category": "crm", "provider": "salesforce"},)),  # a repeated pair
+            ],
+            partition_key="crm",
+        )
+    assert (refused.value.error_index, refused.value.status_code) == (1, 409)
+    assert sorted(d["id"] for d in container.read_all_items()) == ["1", "2"]
+
+
+def test_a_batch_stays_in_its_partition_and_within_100_operations(database: DatabaseProxy) -> None:
+    container, _ = _seeded(database)
+    before = _documents(container)
+    error = _failed_batch(container, [("create", ({"id": "c", "pk": "p"},)), ("create", ({"id": "d", "pk": "q"},))])
+    assert (error.error_index, error.status_code) == (1, 400)  # a document of another partition
+    assert _documents(container) == before
+    too_many = [("create", ({"id": f"n{i}", "pk": "p"},)) for i in range(101)]
+    with pytest.raises(cosmos_errors.CosmosHttpResponseError) as refused:
+        container.execute_item_batch(too_many, partition_key="p")
+    assert refused.value.status_code == 400
+    assert len(container.execute_item_batch(too_many[:100], partition_key="p")) == 100
