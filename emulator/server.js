@@ -17,6 +17,8 @@
  *  6. An upsert that collides on a unique key answers 409, not 500.
  *  7. Transactional batch works from the Python client, in one logical partition, all or nothing, and a failed
  *     batch answers 207 with the failing operation's status and 424 for the others, as Azure does.
+ *  8. The key is checked: every request must carry a master-key signature made with COSMOS_LOCAL_KEY (default
+ *     the emulator's public well-known key), or it is answered 401, as Cosmos DB does. The package accepts any.
  *
  * Usage: node server.js [--port N] [--host 127.0.0.1]   (port 0 picks a free one)
  * Prints one line "listening <host>:<port>" on stdout when ready.
@@ -265,6 +267,91 @@ batchDocuments.default = async (account, req, res, { dbId, collId }) => {
   });
 };
 
+// (8) Key check. The package accepts any key, so a wrong key could not be tested against it. Cosmos DB signs each
+// request with the account key: HMAC-SHA256 over "verb\nresource type\nresource link\ndate\n\n" (verb, type and
+// date lower-cased, the link as it is), sent as the URL-encoded "type=master&ver=1.0&sig=<base64>". The key is
+// COSMOS_LOCAL_KEY, by default the emulator's public well-known key, which every client of the official
+// emulator uses. The check runs before any route, the account read "/" included.
+const crypto = require("crypto");
+
+const WELL_KNOWN_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+const accountKey = Buffer.from(process.env.COSMOS_LOCAL_KEY || WELL_KNOWN_KEY, "base64");
+if (accountKey.length === 0) {
+  process.stderr.write("local Cosmos DB endpoint: COSMOS_LOCAL_KEY is not a base64 key\n");
+  process.exit(2);
+}
+
+// The resource type and link a client signs for a path: a path of odd length names a feed (/dbs/a/colls: type
+// "colls", link "dbs/a"), one of even length a resource (/dbs/a/colls/b: type "colls", link "dbs/a/colls/b"),
+// "/" the account (both empty). Ids are signed decoded; empty segments (a doubled or trailing slash) are none.
+function resourceOf(url) {
+  const segments = url.split("?")[0].split("/").filter(Boolean).map((segment) => {
+    try {
+      return decodeURIComponent(segment);
+    } catch (err) {
+      return segment;
+    }
+  });
+  if (segments.length === 0) return { type: "", link: "" };
+  if (segments.length % 2 === 1) {
+    return { type: segments[segments.length - 1], link: segments.slice(0, -1).join("/") };
+  }
+  return { type: segments[segments.length - 2], link: segments.join("/") };
+}
+
+const signature = (payload) => crypto.createHmac("sha256", accountKey).update(payload, "utf8").digest();
+
+// The reason to refuse a request, with the payload the server signed (Azure shows it too), or null.
+function authorizationRefusal(req) {
+  const header = req.headers.authorization;
+  if (!header) {
+    return "Required Header authorization is missing. Ensure a valid Authorization token is passed.";
+  }
+  let token;
+  try {
+    token = decodeURIComponent(header);
+  } catch (err) {
+    token = header;
+  }
+  const fields = new Map(
+    token.split("&").map((pair) => {
+      const at = pair.indexOf("=");
+      return at < 0 ? [pair, ""] : [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+  const { type, link } = resourceOf(req.url);
+  // x-ms-date is what clients sign; the Date header stands in only when it is absent, as the service allows.
+  const date = String(req.headers["x-ms-date"] || req.headers.date || "").toLowerCase();
+  const verb = req.method.toLowerCase();
+  // Links by resource id (rid) are signed lower-cased, links by name as they are; both may reach us.
+  const payloads = [...new Set([link, link.toLowerCase()])].map(
+    (signedLink) => `${verb}\n${type.toLowerCase()}\n${signedLink}\n${date}\n\n`,
+  );
+  const sent = Buffer.from(fields.get("sig") || "", "base64");
+  const matches = (payload) => {
+    const expected = signature(payload);
+    return sent.length === expected.length && crypto.timingSafeEqual(sent, expected);
+  };
+  if (fields.get("type") === "master" && fields.get("ver") === "1.0" && payloads.some(matches)) return null;
+  return (
+    "The input authorization token can't serve the request. The wrong key is being used or the expected " +
+    "payload is not built as per the protocol. For more info: https://aka.ms/cosmosdb-tsg-401. Server used " +
+    `the following payload to sign: '${payloads[0]}'`
+  );
+}
+
+function refuseUnauthorized(req, res, message) {
+  req.resume(); // drain the body, so that the kept-alive connection can serve the next request
+  const body = JSON.stringify({ code: "Unauthorized", message });
+  res.writeHead(401, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    "x-ms-activity-id": crypto.randomUUID(),
+    "x-ms-request-charge": "0",
+  });
+  res.end(body);
+}
+
 // Required only now, so that the routes table picks up the patched handlers.
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
 
@@ -283,6 +370,14 @@ function parseArgs(argv) {
 
 const args = parseArgs(process.argv.slice(2));
 const server = createHttpsServer({ keepAlive: true });
+// (8) The package installs its request handler when it creates the server; put the key check in front of it.
+const [serveRequest] = server.listeners("request");
+server.removeAllListeners("request");
+server.on("request", (req, res) => {
+  const refusal = authorizationRefusal(req);
+  if (refusal) refuseUnauthorized(req, res, refusal);
+  else serveRequest(req, res);
+});
 server.keepAliveTimeout = 120000;
 server.headersTimeout = 125000;
 server.on("error", (err) => {

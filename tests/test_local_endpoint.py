@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import os
+import ssl
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from email.utils import formatdate
 from typing import Any
 
 import pytest
-from azure.cosmos import ContainerProxy, DatabaseProxy, PartitionKey
+from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
 
+from cosmigrate.config import EMULATOR_KEY
 from cosmigrate.store.client import PROGRESS_HEADER, replace_container
+from tests.harness.local_endpoint import start_endpoint
 
 
 def test_replacing_a_container_keeps_its_documents_and_unique_keys(database: DatabaseProxy) -> None:
@@ -227,3 +239,109 @@ def test_a_batch_stays_in_its_partition_and_within_100_operations(database: Data
         container.execute_item_batch(too_many, partition_key="p")
     assert refused.value.status_code == 400
     assert len(container.execute_item_batch(too_many[:100], partition_key="p")) == 100
+
+
+# -- key check -----------------------------------------------------------------------------------------------------
+# The package accepts any key. The launcher checks each request's master-key signature as Cosmos DB does, against
+# COSMOS_LOCAL_KEY (the tests' endpoint is started with the emulator's well-known key), and answers 401 otherwise.
+
+
+def _another_key() -> str:
+    return base64.b64encode(os.urandom(64)).decode()  # valid base64, as long as a real key
+
+
+def test_the_right_key_is_accepted_also_for_ids_that_need_encoding(database: DatabaseProxy) -> None:
+    # the signature covers the resource link with its ids decoded, the request line carries them encoded
+    container = database.create_container("cont ainer ü", partition_key=PartitionKey("/pk"))
+    container.create_item({"id": "a b+ü%", "pk": "p ü"})
+    assert container.read_item("a b+ü%", partition_key="p ü")["id"] == "a b+ü%"
+    query = {"query": "SELECT * FROM c WHERE c.pk = @pk", "parameters": [{"name": "@pk", "value": "p ü"}]}
+    assert [d["id"] for d in container.query_items(**query, partition_key="p ü")] == ["a b+ü%"]
+
+
+def test_another_key_is_refused_401_on_every_call(endpoint: str, cosmos: CosmosClient, database_name: str) -> None:
+    wrong = _another_key()
+    with pytest.raises(cosmos_errors.CosmosHttpResponseError) as refused:  # the account read, when it is built
+        CosmosClient(endpoint, credential=wrong, connection_verify=False)
+    assert refused.value.status_code == 401 and "authorization token can't serve the request" in str(refused.value)
+
+    # A client is built with the right key (it reads the account first), then signs with another one: its own
+    # signing code, real requests to the real server.
+    with CosmosClient(endpoint, credential=EMULATOR_KEY, connection_verify=False) as client:
+        client.client_connection.master_key = wrong
+        calls = {
+            "account read": client.get_database_account,
+            "database create": lambda: client.create_database(database_name),
+        }
+        for name, call in calls.items():
+            with pytest.raises(cosmos_errors.CosmosHttpResponseError) as refused:
+                call()
+            assert refused.value.status_code == 401, name
+        assert database_name not in [d["id"] for d in cosmos.list_databases()]
+
+        stored = cosmos.create_database(database_name).create_container("c", partition_key=PartitionKey("/pk"))
+        document = stored.create_item({"id": "a", "pk": "p", "v": 1})
+        theirs = client.get_database_client(database_name).get_container_client("c")
+        for name, call in {
+            "item read": lambda: theirs.read_item("a", partition_key="p"),
+            "item write": lambda: theirs.upsert_item({"id": "a", "pk": "p", "v": 2}),
+        }.items():
+            with pytest.raises(cosmos_errors.CosmosHttpResponseError) as refused:
+                call()
+            assert refused.value.status_code == 401, name
+        assert stored.read_item("a", partition_key="p") == document
+
+
+def test_the_key_checked_is_the_one_in_cosmos_local_key() -> None:
+    key = _another_key()
+    server = start_endpoint(key=key)
+    try:
+        with CosmosClient(server.url, credential=key, connection_verify=False) as client:
+            container = client.create_database("d").create_container("c", partition_key=PartitionKey("/pk"))
+            container.create_item({"id": "a", "pk": "p"})
+            assert container.read_item("a", partition_key="p")["id"] == "a"
+        with pytest.raises(cosmos_errors.CosmosHttpResponseError) as refused:  # the well-known key is not it now
+            CosmosClient(server.url, credential=EMULATOR_KEY, connection_verify=False)
+        assert refused.value.status_code == 401
+    finally:
+        server.stop()
+
+
+def _get(url: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), context=context) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def _token(verb: str, resource_type: str, link: str, date: str) -> str:
+    """The master-key token as the service specifies it, made here without the client's code."""
+    payload = f"{verb.lower()}\n{resource_type.lower()}\n{link}\n{date.lower()}\n\n"
+    digest = hmac.new(base64.b64decode(EMULATOR_KEY), payload.encode(), hashlib.sha256).digest()
+    return urllib.parse.quote(f"type=master&ver=1.0&sig={base64.b64encode(digest).decode()}", safe="")
+
+
+def test_a_signature_serves_only_the_request_it_was_made_for(endpoint: str, database: DatabaseProxy) -> None:
+    container = database.create_container("c", partition_key=PartitionKey("/pk"))
+    container.create_item({"id": "a", "pk": "p"})
+    container.create_item({"id": "b", "pk": "p"})
+    link = f"dbs/{database.id}/colls/c/docs/a"
+    date = formatdate(usegmt=True)
+    headers = {"x-ms-date": date, "x-ms-documentdb-partitionkey": '["p"]', "x-ms-version": "2020-07-15"}
+    signed = {**headers, "authorization": _token("GET", "docs", link, date)}
+    status, body = _get(f"{endpoint}/{link}", signed)
+    assert (status, body["id"]) == (200, "a")
+    for url, sent in [
+        (f"{endpoint}/dbs/{database.id}/colls/c/docs/b", signed),  # another document
+        (f"{endpoint}/{link}", {**signed, "x-ms-date": formatdate(time.time() + 1, usegmt=True)}),  # another date
+        (f"{endpoint}/{link}", {**headers, "authorization": _token("DELETE", "docs", link, date)}),  # another verb
+    ]:
+        status, body = _get(url, sent)
+        assert status == 401 and body["code"] == "Unauthorized", url
+        assert body["message"].startswith("The input authorization token can't serve the request.")
+    status, body = _get(f"{endpoint}/", headers)  # no token at all, on the account read
+    assert (status, body["code"]) == (401, "Unauthorized")
