@@ -14,6 +14,11 @@
  *  5. Index transformation progress is honest enough to test against: after a replace that changes the
  *     indexing policy, reads of that container report progress 0 rising to 100 over
  *     COSMOS_LOCAL_INDEX_SECONDS seconds (default 2), instead of always -1.
+ *  6. An upsert that collides on a unique key answers 409, not 500.
+ *  7. Transactional batch works from the Python client, in one logical partition, all or nothing, and a failed
+ *     batch answers 207 with the failing operation's status and 424 for the others, as Azure does.
+ *  8. The key is checked: every request must carry a master-key signature made with COSMOS_LOCAL_KEY (default
+ *     the emulator's public well-known key), or it is answered 401, as Cosmos DB does. The package accepts any.
  *
  * Usage: node server.js [--port N] [--host 127.0.0.1]   (port 0 picks a free one)
  * Prints one line "listening <host>:<port>" on stdout when ready.
@@ -98,41 +103,254 @@ readDocument.default = (account, req, res, params) => {
   }
 };
 
-// (6) Transactional batch, atomic. The package runs a batch's operations one by one and keeps what the earlier
-// ones wrote when a later one fails, and it reads each operation's partition key from the operation, where the
-// Python client never puts it (it sends the x-ms-documentdb-partitionkey header once for the batch). Azure runs
-// a batch all or nothing: on failure we restore the document store as it was before the batch, report the
-// failing operation's status and 424 for the others (what the client reads to raise CosmosBatchOperationError).
-const batchDocuments = lib("handler/batch-documents");
-const plainBatch = batchDocuments.default;
-const readJson = lib("json").default;
-batchDocuments.default = async (account, req, res, params) => {
-  const collection = account.database(params.dbId).collection(params.collId);
-  const data = collection.read() && collection.documents;
-  if (!data) return plainBatch(account, req, res, params);
-  const header = req.headers["x-ms-documentdb-partitionkey"];
-  const operations = await readJson(req);
-  if (!Array.isArray(operations)) {
-    res.statusCode = 400;
-    return { code: "BadRequest", message: "Invalid request body" };
+// (6) An upsert that collides on a unique key answers 409. The package's upsert, unlike its create and replace,
+// lets the store's conflict escape as a 500, which clients retry as a transient error. Handlers look the
+// operation up on this module at each call, so replacing the export fixes every caller.
+const documentOperations = lib("handler/_document-operations");
+const plainUpsertOperation = documentOperations.upsertOperation;
+documentOperations.upsertOperation = (collection, input) => {
+  try {
+    return plainUpsertOperation(collection, input);
+  } catch (err) {
+    if (err.conflict) return { statusCode: 409, body: { code: "Conflict", message: err.message } };
+    if (err.badRequest) return { statusCode: 400, body: { code: "BadRequest", message: err.message } };
+    throw err;
   }
-  for (const operation of operations) {
-    if (operation && operation.partitionKey === undefined && header !== undefined) operation.partitionKey = header;
-  }
-  const saved = { data: new Map(data._data), index: new Map(data._index), ridCount: data._ridCount };
-  const results = await plainBatch(account, Object.assign(Object.create(req), { _cosmigrateBody: operations }), res, params);
-  if (Array.isArray(results) && results.some((r) => r.statusCode >= 400)) {
-    data._data = saved.data;
-    data._index = saved.index;
-    data._ridCount = saved.ridCount;
-    res.statusCode = 207;
-  }
-  return results;
 };
-// The package's batch handler reads the body itself; hand it the one we already parsed.
-const jsonModule = lib("json");
-const plainJson = jsonModule.default;
-jsonModule.default = async (req) => (req._cosmigrateBody !== undefined ? req._cosmigrateBody : plainJson(req));
+
+// (7) Transactional batch. The package's handler takes each operation's partition key from the operation
+// itself, which the Python client never sends (it sends one partition key header for the whole batch), so
+// every batch from it fails with 500; it knows no Patch; and it is not atomic: an operation that fails leaves
+// the earlier ones written. Azure runs a batch against one logical partition, all or nothing, and answers a
+// failed batch with 207 Multi-Status: the failing operation carries its own status, every other one 424
+// (Failed Dependency), earlier ones included since they were undone. The Python client raises
+// CosmosBatchOperationError from that shape (the first non-424 status >= 400 gives error_index).
+// The operations themselves are the package's single-document ones, so a batch meets the same unique keys
+// (including the combined ones of (3)), ETag conditions and 404s as single calls do.
+const { patchOperation } = lib("handler/_patch-operations");
+const partitionHeader = lib("utils/get-partition-from-header");
+const { parsePartitionKey } = partitionHeader;
+const getPartitionFromHeader = partitionHeader.default;
+const readJson = lib("json").default;
+const trueHeader = lib("true-header").default;
+const MAX_BATCH_OPERATIONS = 100; // Azure's limit per transactional batch
+const WRITES = new Set(["Create", "Upsert", "Replace", "Delete", "Patch"]);
+
+const badRequest = (message) => ({ statusCode: 400, body: { code: "BadRequest", message } });
+
+// Azure treats a missing value, null and the "none" marker ({}) of a partition key component alike here.
+const partitionValue = (value) =>
+  value === undefined || value === null || typeof value === "object" ? null : value;
+
+// The document's partition key values (every path of a hierarchical key) against the batch's header.
+function inBatchPartition(collection, headerValues, document) {
+  const paths = ((collection.read() || {}).partitionKey || {}).paths || ["/id"];
+  return paths.every(
+    (path, i) =>
+      partitionValue(plainGetValue(path.slice(1).split("/"), document)) === partitionValue(headerValues[i]),
+  );
+}
+
+function runBatchOperation(collection, header, headerValues, input) {
+  const type = input && input.operationType;
+  const body = input && input.resourceBody;
+  if (type === "Create" || type === "Upsert" || type === "Replace") {
+    if (!body || typeof body !== "object" || typeof body.id !== "string") return badRequest("missing id");
+    // The package's create files a document under its own partition key whatever the header says; Azure
+    // refuses a document outside the batch's partition.
+    if (!inBatchPartition(collection, headerValues, body)) {
+      return badRequest("PartitionKey extracted from document doesn't match the one specified in the header.");
+    }
+  }
+  const common = { partitionKey: header, ifMatch: input && input.ifMatch };
+  switch (type) {
+    case "Create":
+      return documentOperations.createOperation(collection, { resourceBody: body });
+    case "Upsert":
+      return documentOperations.upsertOperation(collection, { ...common, resourceBody: body });
+    case "Replace":
+      // The package replaces whatever document the body names; the operation targets input.id.
+      if (input.id !== undefined && input.id !== body.id) return badRequest("The id in the body does not match.");
+      return documentOperations.replaceOperation(collection, { ...common, resourceBody: body });
+    case "Delete":
+      return documentOperations.deleteOperation(collection, { ...common, id: input.id });
+    case "Read":
+      return documentOperations.readOperation(collection, { ...common, id: input.id });
+    case "Patch":
+      if (!body || !Array.isArray(body.operations)) return badRequest("Invalid patch request: no operations.");
+      return patchOperation(collection, {
+        ...common,
+        id: input.id,
+        operations: body.operations,
+        condition: body.condition,
+      });
+    default:
+      return badRequest(`Operation type '${type}' is not supported in a batch.`);
+  }
+}
+
+// The id of the document an operation writes: in its body for create, upsert and replace, beside it otherwise.
+const targetId = (input) =>
+  input.resourceBody && input.operationType !== "Patch" ? input.resourceBody.id : input.id;
+
+const batchDocuments = lib("handler/batch-documents");
+batchDocuments.default = async (account, req, res, { dbId, collId }) => {
+  const operations = await readJson(req).catch(() => undefined); // not JSON: refused below, not a 500
+  const collection = account.database(dbId).collection(collId);
+  if (!collection.read()) {
+    res.statusCode = 404;
+    return { code: "NotFound", message: "Resource Not Found" };
+  }
+  if (!Array.isArray(operations) || operations.length === 0) {
+    res.statusCode = 400;
+    return { code: "BadRequest", message: "A batch needs a list of operations." };
+  }
+  if (operations.length > MAX_BATCH_OPERATIONS) {
+    res.statusCode = 400;
+    return { code: "BadRequest", message: "Batch request has more operations than what is supported." };
+  }
+  const header = getPartitionFromHeader(req);
+  let headerValues;
+  try {
+    headerValues = JSON.parse(header);
+  } catch (err) {
+    headerValues = undefined;
+  }
+  if (!Array.isArray(headerValues)) {
+    res.statusCode = 400;
+    return { code: "BadRequest", message: "A batch needs its partition key in x-ms-documentdb-partitionkey." };
+  }
+  const atomic = trueHeader(req, "x-ms-cosmos-batch-atomic");
+  const continueOnError = trueHeader(req, "x-ms-cosmos-batch-continue-on-error");
+
+  // Undo log: the document each write targets as it was before, restored newest first. Node runs this loop
+  // without yielding, so no other request sees the intermediate states.
+  const undo = [];
+  const rollBack = () => {
+    for (const { id, partition, before } of undo.reverse()) {
+      if (collection.document(id, partition).read()) collection.documents.delete(id, partition);
+      if (before) collection.documents._set(before); // the stored object itself: same _etag, _ts, _rid
+    }
+  };
+  const results = [];
+  let failed = -1;
+  try {
+    for (const input of operations) {
+      if (failed >= 0 && (atomic || !continueOnError)) break;
+      if (atomic && input && WRITES.has(input.operationType) && typeof targetId(input) === "string") {
+        const id = targetId(input);
+        const partition = parsePartitionKey(header, id);
+        undo.push({ id, partition, before: collection.document(id, partition).read() });
+      }
+      const result = runBatchOperation(collection, header, headerValues, input);
+      if (result.statusCode >= 400 && failed < 0) failed = results.length;
+      results.push(result);
+    }
+  } catch (err) {
+    if (atomic) rollBack();
+    throw err;
+  }
+  if (failed >= 0 && atomic) {
+    rollBack();
+    res.statusCode = 207;
+    const dependent = { statusCode: 424, requestCharge: 0 };
+    const failing = { statusCode: results[failed].statusCode, requestCharge: 1 };
+    return operations.map((_, i) => (i === failed ? failing : dependent));
+  }
+  res.statusCode = failed >= 0 ? 207 : 200;
+  return operations.map((_, i) => {
+    const result = results[i];
+    if (!result) return { statusCode: 424, requestCharge: 0 }; // not run: an earlier one failed
+    if (result.statusCode >= 400) return { statusCode: result.statusCode, requestCharge: 1 };
+    const body = result.body && result.body._etag ? result.body : undefined;
+    return { statusCode: result.statusCode, requestCharge: 1, eTag: body && body._etag, resourceBody: body };
+  });
+};
+
+// (8) Key check. The package accepts any key, so a wrong key could not be tested against it. Cosmos DB signs each
+// request with the account key: HMAC-SHA256 over "verb\nresource type\nresource link\ndate\n\n" (verb, type and
+// date lower-cased, the link as it is), sent as the URL-encoded "type=master&ver=1.0&sig=<base64>". The key is
+// COSMOS_LOCAL_KEY, by default the emulator's public well-known key, which every client of the official
+// emulator uses. The check runs before any route, the account read "/" included.
+const crypto = require("crypto");
+
+const WELL_KNOWN_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+const accountKey = Buffer.from(process.env.COSMOS_LOCAL_KEY || WELL_KNOWN_KEY, "base64");
+if (accountKey.length === 0) {
+  process.stderr.write("local Cosmos DB endpoint: COSMOS_LOCAL_KEY is not a base64 key\n");
+  process.exit(2);
+}
+
+// The resource type and link a client signs for a path: a path of odd length names a feed (/dbs/a/colls: type
+// "colls", link "dbs/a"), one of even length a resource (/dbs/a/colls/b: type "colls", link "dbs/a/colls/b"),
+// "/" the account (both empty). Ids are signed decoded; empty segments (a doubled or trailing slash) are none.
+function resourceOf(url) {
+  const segments = url.split("?")[0].split("/").filter(Boolean).map((segment) => {
+    try {
+      return decodeURIComponent(segment);
+    } catch (err) {
+      return segment;
+    }
+  });
+  if (segments.length === 0) return { type: "", link: "" };
+  if (segments.length % 2 === 1) {
+    return { type: segments[segments.length - 1], link: segments.slice(0, -1).join("/") };
+  }
+  return { type: segments[segments.length - 2], link: segments.join("/") };
+}
+
+const signature = (payload) => crypto.createHmac("sha256", accountKey).update(payload, "utf8").digest();
+
+// The reason to refuse a request, with the payload the server signed (Azure shows it too), or null.
+function authorizationRefusal(req) {
+  const header = req.headers.authorization;
+  if (!header) {
+    return "Required Header authorization is missing. Ensure a valid Authorization token is passed.";
+  }
+  let token;
+  try {
+    token = decodeURIComponent(header);
+  } catch (err) {
+    token = header;
+  }
+  const fields = new Map(
+    token.split("&").map((pair) => {
+      const at = pair.indexOf("=");
+      return at < 0 ? [pair, ""] : [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+  const { type, link } = resourceOf(req.url);
+  // x-ms-date is what clients sign; the Date header stands in only when it is absent, as the service allows.
+  const date = String(req.headers["x-ms-date"] || req.headers.date || "").toLowerCase();
+  const verb = req.method.toLowerCase();
+  // Links by resource id (rid) are signed lower-cased, links by name as they are; both may reach us.
+  const payloads = [...new Set([link, link.toLowerCase()])].map(
+    (signedLink) => `${verb}\n${type.toLowerCase()}\n${signedLink}\n${date}\n\n`,
+  );
+  const sent = Buffer.from(fields.get("sig") || "", "base64");
+  const matches = (payload) => {
+    const expected = signature(payload);
+    return sent.length === expected.length && crypto.timingSafeEqual(sent, expected);
+  };
+  if (fields.get("type") === "master" && fields.get("ver") === "1.0" && payloads.some(matches)) return null;
+  return (
+    "The input authorization token can't serve the request. The wrong key is being used or the expected " +
+    "payload is not built as per the protocol. For more info: https://aka.ms/cosmosdb-tsg-401. Server used " +
+    `the following payload to sign: '${payloads[0]}'`
+  );
+}
+
+function refuseUnauthorized(req, res, message) {
+  req.resume(); // drain the body, so that the kept-alive connection can serve the next request
+  const body = JSON.stringify({ code: "Unauthorized", message });
+  res.writeHead(401, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    "x-ms-activity-id": crypto.randomUUID(),
+    "x-ms-request-charge": "0",
+  });
+  res.end(body);
+}
 
 // Required only now, so that the routes table picks up the patched handlers.
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
@@ -152,6 +370,14 @@ function parseArgs(argv) {
 
 const args = parseArgs(process.argv.slice(2));
 const server = createHttpsServer({ keepAlive: true });
+// (8) The package installs its request handler when it creates the server; put the key check in front of it.
+const [serveRequest] = server.listeners("request");
+server.removeAllListeners("request");
+server.on("request", (req, res) => {
+  const refusal = authorizationRefusal(req);
+  if (refusal) refuseUnauthorized(req, res, refusal);
+  else serveRequest(req, res);
+});
 server.keepAliveTimeout = 120000;
 server.headersTimeout = 125000;
 server.on("error", (err) => {

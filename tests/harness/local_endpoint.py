@@ -16,6 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from cosmigrate.config import EMULATOR_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 EMULATOR = ROOT / "emulator"
 FAULT_PROXY = Path(__file__).resolve().parent / "fault_proxy.js"
@@ -69,9 +71,12 @@ class NodeServer:
         self.log.unlink(missing_ok=True)
 
 
-def start_endpoint(index_seconds: float = 1.0) -> NodeServer:
+def start_endpoint(index_seconds: float = 1.0, key: str = EMULATOR_KEY) -> NodeServer:
+    """The endpoint checks request signatures against ``key``, given explicitly so that a ``COSMOS_LOCAL_KEY`` in
+    the developer's environment (meant for ``make migrate``) cannot make the tests' clients fail with 401."""
     ensure_node_modules()
-    return NodeServer.start(EMULATOR / "server.js", env={"COSMOS_LOCAL_INDEX_SECONDS": str(index_seconds)})
+    env = {"COSMOS_LOCAL_INDEX_SECONDS": str(index_seconds), "COSMOS_LOCAL_KEY": key}
+    return NodeServer.start(EMULATOR / "server.js", env=env)
 
 
 def start_fault_proxy(upstream: str, rate429: float, rate503: float, rate_reset: float, seed: int) -> NodeServer:
