@@ -3,29 +3,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-NODE_MODULES := emulator/node_modules/.package-lock.json
 
 .PHONY: install migrate status test lint bench emulator emulator-stop clean
 
-install: $(INSTALLED) $(NODE_MODULES)
+# The Python package (editable, with the dev tools) and the local endpoint's npm dependencies (cached per lockfile).
+install: $(INSTALLED)
+	@$(BIN)/python -m cosmigrate.testing.endpoint install >/dev/null
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-$(NODE_MODULES): emulator/package.json emulator/package-lock.json
-	cd emulator && npm ci --no-audit --no-fund --loglevel=error
-
 # Starts the local endpoint only when no COSMOS_ENDPOINT is set and nothing answers on localhost:8081.
-emulator: $(NODE_MODULES)
-	@if [ -z "$$COSMOS_ENDPOINT" ]; then emulator/ctl.sh start; else echo "COSMOS_ENDPOINT is set: not starting the local endpoint"; fi
+emulator: install
+	@if [ -z "$$COSMOS_ENDPOINT" ]; then $(BIN)/python -m cosmigrate.testing.endpoint start; else echo "COSMOS_ENDPOINT is set: not starting the local endpoint"; fi
 
 emulator-stop:
-	@emulator/ctl.sh stop
+	@$(BIN)/python -m cosmigrate.testing.endpoint stop
 
 migrate: install emulator
-	$(BIN)/cosmigrate up
+	$(BIN)/cosmigrate up --create-database
 	$(BIN)/cosmigrate status
 
 status: install
@@ -44,4 +42,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) emulator/node_modules .local-endpoint .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .local-endpoint .pytest_cache .mypy_cache .ruff_cache

@@ -77,3 +77,7 @@ class LockError(CosmigrateError):
 
 class DatabaseMissing(CosmigrateError):
     """The database named by the configuration does not exist (and this command does not create one)."""
+
+
+class CredentialError(UsageError):
+    """The account refused the key (401): a configuration mistake, exit code 2."""

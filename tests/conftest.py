@@ -1,4 +1,9 @@
-"""Fixtures: one real local Cosmos DB endpoint per test session, and a database of its own for each test."""
+"""Fixtures: one real local Cosmos DB endpoint per test session, and a database of its own for each test.
+
+The endpoint is cosmigrate's own launcher (``cosmigrate.testing.endpoint``), always local here (a developer's
+``COSMOS_ENDPOINT`` is never used by this suite), and it is also what cosmigrate's pytest plugin fixtures run
+on (``cosmigrate_endpoint`` is overridden below), so the built-in tests in ``test_builtin.py`` share it.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +20,13 @@ from typing import Any
 
 import pytest
 import urllib3
-from azure.cosmos import CosmosClient, DatabaseProxy
+from azure.cosmos import CosmosClient, DatabaseProxy, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.config import EMULATOR_KEY, Config, load_config
 from cosmigrate.store.history import HistoryStore
-from tests.harness.local_endpoint import NodeServer, start_endpoint
+from cosmigrate.testing.endpoint import NodeServer
+from tests.harness.local_endpoint import start_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 MIGRATIONS = ROOT / "migrations"
@@ -34,6 +40,26 @@ def endpoint() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def cosmigrate_endpoint(endpoint: str) -> str:
+    """The plugin's fixtures run on this suite's endpoint."""
+    return endpoint
+
+
+@pytest.fixture
+def cosmigrate_baseline() -> Callable[[DatabaseProxy], None]:
+    """What the integration platform's database holds before revision 001, as the design describes it:
+    integration-connections (partition key /integrationId, default indexing) and the deprecated
+    tenant-integrations. The built-in tests start from here, so that 003's downgrade (back to the default
+    policy) and 004's (tenant-integrations recreated) leave no trace."""
+
+    def prepare(database: DatabaseProxy) -> None:
+        database.create_container("integration-connections", partition_key=PartitionKey("/integrationId"))
+        database.create_container("tenant-integrations", partition_key=PartitionKey("/tenantId"))
+
+    return prepare
 
 
 @pytest.fixture(scope="session")

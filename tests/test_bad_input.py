@@ -190,6 +190,8 @@ CASES = [
     Case("connection string with a bad endpoint", ("status",), 2, "endpoint 'notaurl' (from the connection string)",
          env={"COSMOS_ENDPOINT": "", "COSMOS_CONNECTION_STRING": f"AccountEndpoint=notaurl;AccountKey={SECRET}123;"}),
     Case("unreachable endpoint", ("up", "--endpoint", "https://127.0.0.1:9"), 1, "https://127.0.0.1:9"),
+    Case("a key the account refuses", ("status", "--key", "U1VQRVJTRUNSRVRLRVkwMDA="), 2,
+         "Cosmos DB refused the key (401): check COSMOS_KEY"),
     Case("unreachable endpoint, status", ("status", "--endpoint", "https://127.0.0.1:9"), 1, "https://127.0.0.1:9"),
     # -- invalid container definitions inside a migration (found when the script runs) --------------------
     Case("partition key without a leading slash", ("up",), 2, "container 'things': partition key 'tenantId'",

@@ -388,5 +388,5 @@ def test_new_writes_a_valid_file_whatever_the_message(
 
 
 def test_the_local_endpoint_refers_to_no_file_outside_the_repository() -> None:
-    text = (ROOT / "emulator" / "server.js").read_text()
+    text = (ROOT / "cosmigrate" / "testing" / "local_endpoint" / "server.js").read_text()
     assert "../shared" not in text and "NOTES.md" not in text

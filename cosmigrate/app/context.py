@@ -15,7 +15,7 @@ from azure.cosmos import CosmosClient, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.config import Config
-from cosmigrate.errors import DatabaseError, DatabaseMissing
+from cosmigrate.errors import DatabaseMissing
 from cosmigrate.store import client as cosmos
 from cosmigrate.store.client import NOT_DONE, resilient
 
@@ -28,7 +28,7 @@ def connected(config: Config) -> Iterator[CosmosClient]:
         yield client
     except AzureError as exc:
         doing = f"{config.endpoint}, database {config.database}"
-        raise DatabaseError(cosmos.describe(exc, doing, config)) from exc
+        raise cosmos.failure(exc, doing, config) from exc
     finally:
         client.__exit__()  # type: ignore[no-untyped-call]
 

@@ -1,4 +1,4 @@
-"""The verbs that need no database: ``check``, ``new``, ``hash``. Importing this pulls in no Cosmos DB client.
+"""The verbs that need no database: ``check``, ``new``, ``hash``, ``init``. Importing this pulls in no Cosmos DB client.
 
 ``check`` is the CI gate: every problem at once, one line each, exit 1 when there are any. Beyond what
 ``scripts.lint`` finds (loading, naming, ordering, the sum file) it replays every revision's upgrade (from
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cosmigrate.app.results import CheckResult, HashResult, NewResult
+from cosmigrate.app.results import CheckResult, HashResult, InitResult, NewResult
 from cosmigrate.config import Config
 from cosmigrate.errors import UsageError
 from cosmigrate.model.state import DatabaseState
@@ -122,4 +122,73 @@ def upgrade(op):
 def downgrade(op):
     # Undo upgrade; for a change that cannot be undone: op.refuse("irreversible: why")
     raise NotImplementedError("write the downgrade of revision {revision}")
+'''
+
+
+def init(folder: Path, database: str | None = None) -> InitResult:
+    """Set up a project: a migrations folder with its sum file, ``[tool.cosmigrate]`` in pyproject.toml (created
+    or added to, never overwritten), and a ``tests/conftest.py`` showing the pytest plugin (when there is none)."""
+    folder = folder.resolve()
+    created: list[str] = []
+    kept: list[str] = []
+    migrations = folder / "migrations"
+    if migrations.is_dir():
+        kept.append(str(migrations))
+    else:
+        migrations.mkdir(parents=True)
+        created.append(str(migrations))
+    if not (migrations / sumfile.SUM_FILE).exists():
+        created.append(str(sumfile.write(migrations)))
+    pyproject = folder / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
+    if "[tool.cosmigrate]" in text:
+        kept.append(f"{pyproject} [tool.cosmigrate]")
+    else:
+        name = (
+            f'database = "{database}"'
+            if database
+            else '# database = "app"        # or COSMOS_DATABASE; there is no default'
+        )
+        table = PYPROJECT_TABLE.format(database=name)
+        pyproject.write_text((text.rstrip() + "\n\n" if text.strip() else "") + table, encoding="utf-8")
+        created.append(f"{pyproject} [tool.cosmigrate]")
+    conftest = folder / "tests" / "conftest.py"
+    if conftest.exists():
+        kept.append(str(conftest))
+    else:
+        conftest.parent.mkdir(exist_ok=True)
+        conftest.write_text(CONFTEST, encoding="utf-8")
+        created.append(str(conftest))
+    return InitResult(str(folder), created, kept)
+
+
+NO_DATABASE = '# database = "app"        # or COSMOS_DATABASE; there is no default'
+PYPROJECT_TABLE = """[tool.cosmigrate]
+# Settings of `cosmigrate`; flags and environment variables (COSMOS_ENDPOINT, COSMOS_KEY, ...) override them.
+migrations = "migrations"
+{database}
+"""
+
+CONFTEST = '''"""Migration tests with cosmigrate's pytest plugin.
+
+`pytest --cosmigrate` runs the built-in tests: one head and a current sum file, every script checks, upgrade
+from your baseline to head, verify after upgrade (no drift), up/down consistency, and downgrades that leave no
+trace. Each test gets a fresh database on COSMOS_ENDPOINT, or on a local endpoint the plugin starts (Node.js
+and npm needed). To run only some, import them into a test module instead:
+
+    from cosmigrate.testing.builtin import test_upgrade, test_up_down_consistency
+"""
+
+import pytest
+
+
+@pytest.fixture
+def cosmigrate_baseline():
+    """What exists in your database before your first migration; each test database starts from it."""
+
+    def prepare(database):
+        # e.g. database.create_container("legacy", partition_key=azure.cosmos.PartitionKey("/id"))
+        pass
+
+    return prepare
 '''

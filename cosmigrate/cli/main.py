@@ -324,6 +324,28 @@ def check(config: Config, online: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@click.argument("folder", default=".", type=click.Path(file_okay=False))
+@click.option("--database", "database_name", help="Database id to write into [tool.cosmigrate].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def init(folder: str, database_name: str | None, as_json: bool) -> None:
+    """Set up a project: migrations/, [tool.cosmigrate] in pyproject.toml, a tests/conftest.py for the plugin."""
+    from pathlib import Path
+
+    from cosmigrate.app import offline
+
+    result = offline.init(Path(folder), database_name)
+
+    def render(r: Any) -> None:
+        for path in r.created:
+            click.echo(f"created {path}")
+        for path in r.kept:
+            click.echo(f"kept    {path} (already there)")
+        click.echo('next: cosmigrate new "first migration"')
+
+    _emit(result, as_json or bool(_state["json"]), render)
+
+
 @cli.command(name="hash")
 @command_options
 def hash_(config: Config, as_json: bool) -> None:

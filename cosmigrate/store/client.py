@@ -9,6 +9,7 @@ unknown) or a 503 it gave up on. :func:`resilient` covers that: it retries a ste
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -20,7 +21,7 @@ from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate import logs
 from cosmigrate.config import Config
-from cosmigrate.errors import DatabaseError
+from cosmigrate.errors import CredentialError, DatabaseError
 
 log = logs.LOG
 T = TypeVar("T")
@@ -47,6 +48,11 @@ PROGRESS_HEADER = "x-ms-documentdb-collection-index-transformation-progress"
 
 
 def connect(config: Config) -> CosmosClient:
+    # The SDK logs through the logging module (with no handler: Python's last resort, on stderr) from background
+    # threads, e.g. "Health check task failed" when a client is closed while its endpoint refresh runs. What
+    # matters reaches us as exceptions, said in one line; the SDK's own log lines are kept out of our output.
+    logging.getLogger("azure").addHandler(logging.NullHandler())
+    logging.getLogger("azure").propagate = False
     if not config.verify_tls:
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     try:
@@ -54,16 +60,32 @@ def connect(config: Config) -> CosmosClient:
             config.endpoint, credential=config.key, connection_verify=config.verify_tls, **CLIENT_OPTIONS
         )
     except (AzureError, ValueError) as exc:
-        raise DatabaseError(describe(exc, f"cannot connect to {config.endpoint}", config)) from None
+        raise failure(exc, f"cannot connect to {config.endpoint}", config) from None
+
+
+def failure(exc: BaseException, doing: str, config: Config | None = None) -> DatabaseError | CredentialError:
+    """The error to raise for an SDK failure: a refused key is a configuration mistake (exit 2)."""
+    text = describe(exc, doing, config)
+    if isinstance(exc, cosmos_errors.CosmosHttpResponseError) and exc.status_code == 401:
+        return CredentialError(text)
+    return DatabaseError(text)
+
+
+def redact_with(text: str, config: Config | None) -> str:
+    return config.redact(text) if config else text
 
 
 def describe(exc: BaseException, doing: str, config: Config | None = None) -> str:
     """One line for an SDK error: what we were doing, the status and the service's message, redacted."""
     if isinstance(exc, cosmos_errors.CosmosHttpResponseError):
-        message = str(getattr(exc, "message", "") or exc).splitlines()[0]
+        message = (str(getattr(exc, "message", "") or exc).splitlines() or [""])[0]
         if exc.status_code == 401:
-            hint = "check the key (COSMOS_KEY / COSMOS_CONNECTION_STRING)"
-        elif exc.status_code == 403:
+            return redact_with(
+                f"{doing}: Cosmos DB refused the key (401): check COSMOS_KEY, --key or the connection string's "
+                "AccountKey (the account's Keys page in the portal)",
+                config,
+            )
+        if exc.status_code == 403:
             hint = "the credential may lack the right (Entra ID tokens cannot manage containers: use the key)"
         elif exc.status_code == 429:
             hint = "the account is throttling: raise its throughput or retry later"

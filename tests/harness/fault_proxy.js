@@ -30,12 +30,12 @@ const path = require("path");
 
 const USAGE =
   "usage: node fault_proxy.js --upstream https://HOST:PORT [--port N] [--rate429 P] [--rate503 P] " +
-  "[--rate-reset P] [--seed N]\n";
+  "[--rate-reset P] [--seed N] --tls-dir DIR\n";
 const OPTIONS = { "--upstream": "upstream", "--port": "port", "--rate429": "rate429", "--rate503": "rate503",
-  "--rate-reset": "rateReset", "--seed": "seed" };
+  "--rate-reset": "rateReset", "--seed": "seed", "--tls-dir": "tlsDir" };
 
 function parseArgs(argv) {
-  const args = { upstream: null, port: "0", rate429: "0", rate503: "0", rateReset: "0", seed: null };
+  const args = { upstream: null, port: "0", rate429: "0", rate503: "0", rateReset: "0", seed: null, tlsDir: null };
   for (let i = 0; i < argv.length; i += 1) {
     const key = OPTIONS[argv[i]];
     if (!key || i + 1 >= argv.length) {
@@ -52,8 +52,8 @@ function parseArgs(argv) {
       process.exit(2);
     }
   }
-  if (!args.upstream) {
-    process.stderr.write(`--upstream is required; ${USAGE}`);
+  if (!args.upstream || !args.tlsDir) {
+    process.stderr.write(`--upstream and --tls-dir are required; ${USAGE}`);
     process.exit(2);
   }
   return args;
@@ -160,7 +160,8 @@ function handle(req, res) {
   return forward(req, res, cut);
 }
 
-const tlsDir = path.join(__dirname, "..", "..", "emulator", "node_modules", "@vercel", "cosmosdb-server");
+// the local endpoint's own self-signed certificate (in the npm package the launcher installed)
+const tlsDir = args.tlsDir;
 const server = https.createServer(
   { cert: fs.readFileSync(path.join(tlsDir, "cert.pem")), key: fs.readFileSync(path.join(tlsDir, "key.pem")),
     keepAlive: true },
