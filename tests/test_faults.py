@@ -100,3 +100,29 @@ def test_concurrent_deploys_through_faults_apply_each_revision_once(
 ) -> None:
     """Four `up` processes at once, through throttling, 503s and cut connections: the lock still holds."""
     concurrent_deploys({**cli_env, "COSMOS_ENDPOINT": faulty.url}, cosmos, database_name, processes=4, rounds=3)
+
+
+def test_revisions_that_change_nothing_cost_almost_no_requests(
+    counting: NodeServer, tmp_path: Path, cosmos: CosmosClient
+) -> None:
+    """`running` is written ahead of a revision's first change, so revisions that change nothing are recorded
+    together, about 30 to a transactional batch: 40 of them cost at most 2 requests more than 10."""
+    requests = {}
+    for count in (10, 40):
+        folder = tmp_path / f"noop{count}"
+        folder.mkdir()
+        for n in range(1, count + 1):
+            down = repr(f"{n - 1:03d}") if n > 1 else "None"
+            (folder / f"{n:03d}_noop.py").write_text(
+                f'"""No-op {n}."""\nrevision = "{n:03d}"\ndown_revision = {down}\n\n\n'
+                "def upgrade(op):\n    pass\n\n\ndef downgrade(op):\n    pass\n"
+            )
+        config = config_for(counting.url, f"noop{uuid.uuid4().hex[:8]}", folder)
+        try:
+            before = database_requests(counting.url)
+            assert len(command.up(config).steps) == count
+            requests[count] = database_requests(counting.url) - before
+            assert len(command.status(config).applied) == count
+        finally:
+            cosmos.delete_database(config.database)
+    assert requests[40] - requests[10] <= 2, requests

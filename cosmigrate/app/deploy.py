@@ -214,9 +214,13 @@ def _run(
                 result, _ = _plan(planned, direction, database, config)
             _refuse_blocked(result)
 
-            def make_op(script: Script) -> Operations:
+            def make_op(script: Script, before_effect: Callable[[], None]) -> Operations:
                 executor = CosmosExecutor(
-                    database, index_timeout=config.index_timeout, on_progress=on_progress, data=data
+                    database,
+                    index_timeout=config.index_timeout,
+                    on_progress=on_progress,
+                    data=data,
+                    before_effect=before_effect,
                 )
                 return Operations(
                     executor,

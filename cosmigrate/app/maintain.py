@@ -16,6 +16,7 @@ from typing import Any
 
 from cosmigrate.app.context import connected, require_database
 from cosmigrate.app.results import RepairResult, StampResult, UnlockResult
+from cosmigrate.app.runner import batches
 from cosmigrate.app.state import Evaluation, evaluate
 from cosmigrate.config import Config
 from cosmigrate.errors import HistoryConflict, UsageError
@@ -27,7 +28,6 @@ from cosmigrate.store.records import LockView, Record, Snapshot, now_iso, source
 
 Confirm = Callable[[str], bool]
 WaitCallback = Callable[[LockView], None]
-BATCH_DOCUMENTS = 90  # a transactional batch holds 100 operations; one is the lease
 
 
 @contextmanager
@@ -47,8 +47,8 @@ def _locked(
 
 
 def commit_all(lease: Lease, documents: list[dict[str, Any]]) -> None:
-    for start in range(0, len(documents), BATCH_DOCUMENTS):
-        lease.commit(documents[start : start + BATCH_DOCUMENTS])
+    for chunk in batches(documents):
+        lease.commit(chunk)
 
 
 def _event(kind: str, revision: str | None, lease: Lease, **detail: Any) -> dict[str, Any]:

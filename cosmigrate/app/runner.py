@@ -1,8 +1,9 @@
 """The run loop: for each planned revision, record ``running``, run the script, record how it ended.
 
 Kept short on purpose. Every write goes through the lease (:meth:`Lease.commit`: one batch with a conditional
-renewal), and the end of one revision is written in the same batch as the start of the next, so a run of N
-revisions costs N + 1 history writes and a revision is never started before the previous one is recorded.
+renewal). ``running`` is written ahead of a revision's first change (not of its first line), together with
+the end of the revisions before it: no revision changes anything before the previous one is recorded, and a
+run of revisions that change nothing costs one history write per 30 of them.
 
 How a revision ends:
 
@@ -16,8 +17,9 @@ How a revision ends:
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,6 +33,8 @@ from cosmigrate.store.records import Event, Record, now_iso, source_document, so
 
 log = logs.LOG
 Direction = Literal["up", "down"]
+BATCH_DOCUMENTS = 90
+BATCH_BYTES = 1_500_000
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ class Runner:
     def __init__(
         self,
         lease: Lease,
-        make_op: Callable[[Script], Operations],
+        make_op: Callable[[Script, Callable[[], None]], Operations],
         redact: Callable[[str], str],
         x: Mapping[str, str],
     ) -> None:
@@ -112,9 +116,8 @@ class Runner:
         )
 
     def _flush(self, documents: list[dict[str, Any]] | None = None) -> None:
-        batch = [*self._pending, *(documents or [])]
-        if batch:
-            self.lease.commit(batch)
+        for chunk in batches([*self._pending, *(documents or [])]):
+            self.lease.commit(chunk)
         self._pending = []
 
     def _event(self, kind: str, revision: str, direction: Direction, **detail: Any) -> dict[str, Any]:
@@ -147,20 +150,33 @@ class Runner:
                 "resuming an interrupted revision", revision=script.revision, direction=direction, was=previous.error
             )
             start.append(self._event("resumed", script.revision, direction, was=previous.error))
-        self._flush(start)
-        op = self.make_op(script)
+        written = False
+
+        def before_effect() -> None:
+            """Write-ahead: ``running`` is recorded before the revision's first change, not before its first
+            line, so a revision that changes nothing costs no write of its own (its end is written later)."""
+            nonlocal written
+            if not written:
+                self._flush(start)
+                written = True
+
+        op = self.make_op(script, before_effect)
         try:
             (script.upgrade if direction == "up" else script.downgrade)(op)
         except PreconditionRefused as refusal:
-            back = previous or Record(script.revision, script.description, script.checksum, "pending")
-            self._flush([back.to_document(), self._event("refused", script.revision, direction, reason=str(refusal))])
+            refused = self._event("refused", script.revision, direction, reason=str(refusal))
+            if written:
+                back = previous or Record(script.revision, script.description, script.checksum, "pending")
+                self._flush([back.to_document(), refused])
+            else:
+                self._pending.append(refused)
             raise
         except LockLost as lost:
             raise LockLost(str(lost), revision=script.revision) from lost
         except BaseException as exc:
             if not isinstance(exc, Exception | KeyboardInterrupt):
                 raise
-            raise self._ended_badly(script, direction, record, exc, started) from exc
+            raise self._ended_badly(script, direction, record, exc, started, written) from exc
         duration = round(time.monotonic() - started, 3)
         record.duration_s = duration
         record.finished_at = now_iso()
@@ -168,18 +184,20 @@ class Runner:
         if direction == "up":
             record.state, record.applied_at = "applied", record.finished_at
             record.source = source_id(script.revision, script.checksum)
-            self._pending = [
+            self._pending += [
                 record.to_document(),
                 source_document(script.revision, script.checksum, script.source),
                 self._event("applied", script.revision, direction, duration_s=duration, **record.result),
             ]
         else:
             record.state = "reverted"
-            self._pending = [
+            self._pending += [
                 record.to_document(),
                 self._event("reverted", script.revision, direction, duration_s=duration, **record.result),
             ]
         self._pending += [self._event("forced", script.revision, direction, **forced) for forced in op.forced]
+        if len(self._pending) >= BATCH_DOCUMENTS:
+            self._flush()
         return StepResult(
             script.revision,
             script.description,
@@ -192,9 +210,20 @@ class Runner:
         )
 
     def _ended_badly(
-        self, script: Script, direction: Direction, record: Record, exc: BaseException, started: float
+        self, script: Script, direction: Direction, record: Record, exc: BaseException, started: float, written: bool
     ) -> MigrationFailed:
         why = interruption(exc)
+        if why and not written:  # stopped before its first change: nothing happened, it stays as it was
+            try:
+                self._flush([self._event("interrupted", script.revision, direction, error=why, before_any_change=True)])
+            except Exception as write_error:
+                log.warning("could not record the interruption", error=one_line(write_error))
+            return MigrationFailed(
+                f"revision {script.revision} ({script.path.name}) was interrupted ({why}) before it changed anything; "
+                f"nothing of it happened: run cosmigrate {direction} again",
+                revision=script.revision,
+                file=script.path.name,
+            )
         record.state = "interrupted" if why else "failed"
         record.error = self.redact(why or one_line(exc))
         record.duration_s = round(time.monotonic() - started, 3)
@@ -228,6 +257,21 @@ class Runner:
                 "recorded as interrupted: check its effects, then cosmigrate repair and run again"
             )
         return MigrationFailed(text, revision=script.revision, file=name)
+
+
+def batches(documents: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Documents in groups a transactional batch takes: 100 operations (one is the lease), 2 MB in all."""
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for document in documents:
+        length = len(json.dumps(document, default=str))
+        if chunk and (len(chunk) >= BATCH_DOCUMENTS or size + length > BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(document)
+        size += length
+    if chunk:
+        yield chunk
 
 
 def _collected(op: Operations) -> dict[str, Any]:

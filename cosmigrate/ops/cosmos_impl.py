@@ -60,8 +60,10 @@ class CosmosExecutor:
         on_progress: ProgressCallback | None = None,
         poll_interval: float = 0.5,
         data: DataSteps | None = None,
+        before_effect: Callable[[], None] | None = None,
     ) -> None:
         self.database = database
+        self.before_effect = before_effect or (lambda: None)
         self.index_timeout = index_timeout
         self.on_progress = on_progress
         self.poll_interval = poll_interval
@@ -76,6 +78,8 @@ class CosmosExecutor:
         state = DatabaseState.from_live(ContainerDef.from_properties(p) for p in properties.values() if p)
         change = operation.plan(state)
         log.info(change.note)
+        if change.effect in ("create", "update", "delete", "data"):
+            self.before_effect()
         detail = self._carry_out(operation, change, properties)
         return change.with_detail(**detail) if detail else change
 
@@ -87,9 +91,11 @@ class CosmosExecutor:
         return counter(self.database)(container_id, where, parameters)
 
     def raw_container(self, container_id: str) -> ContainerProxy:
+        self.before_effect()  # what a script does with the SDK is unknown: assume a change
         return self.database.get_container_client(container_id)
 
     def raw_database(self) -> DatabaseProxy:
+        self.before_effect()
         return self.database
 
     # -- effects ------------------------------------------------------------------------------------------
