@@ -1,101 +1,111 @@
-"""Benchmarks: ``make bench`` (or ``python -m bench``). Figures are counts and ratios within one run.
+"""Benchmarks: ``make bench`` (or ``python -m bench``). Every figure is a count, or a ratio measured side by side
+in the same run; none is an assertion. The table at the end is what ``docs/benchmarks.md`` records.
 
-1. Requests per command to /dbs/..., counted by the fault proxy (all fault rates 0) in front of the local
-   endpoint, leaving out the client's account reads (endpoint discovery, one per client and a timer of its own):
-   ``status`` with 4 and with 40 revisions (it must not grow), and what ``up`` adds per revision.
-2. Faults: up/down cycles of the project's migrations through the proxy (10% 429, 5% 503, 2% cut connections)
-   against the same cycles straight to the endpoint: the time ratio and the faults injected.
-3. Keep-alive: point reads per second through the project's launcher vs the package's own CLI (which closes
-   every connection), as a ratio measured in the same run.
-4. Offline lint of 1,000 scripts, whole-process wall time (``bench/lint.py``; no endpoint, alone:
-   ``python -m bench.lint``).
+Sections (each also runs alone: ``python -m bench.<module>``):
+
+1. requests: requests per command to /dbs/…, counted by the fault proxy (all fault rates 0) in front of the local
+   endpoint, without the client's own account reads: ``status`` with 5 and 500 revisions applied, ``up`` with
+   nothing to do, ``up`` per revision that changes nothing and per revision that creates a container.
+2. versus_alembic: ``cosmigrate up`` vs ``alembic upgrade head``, 100 no-op revisions each, whole processes.
+3. startup and lint: ``cosmigrate --help`` and ``cosmigrate check`` of 1,000 scripts, whole processes.
+4. faults: up/down cycles through the fault proxy (10% 429, 5% 503, 2% cut connections) vs straight.
+5. keep-alive: point reads per second through the launcher vs the npm package's own CLI.
+6. data: transform_items vs a plain read-modify-write script, and peak memory at 10,000 vs 100,000 documents
+   (``bench/data.py``; ``COSMIGRATE_BENCH_DATA=0`` skips it, it takes minutes).
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
+import os
 import sys
-import tempfile
-import time
 import uuid
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import structlog
 import urllib3
-from azure.cosmos import CosmosClient, PartitionKey
 
+from bench import common, keepalive, startup, versus_alembic
 from bench import lint as lint_bench
 from cosmigrate import logs
 from cosmigrate.app import commands as command
-from cosmigrate.config import EMULATOR_KEY, load_config
-from tests.harness.local_endpoint import (
-    EMULATOR,
-    ROOT,
-    NodeServer,
-    database_requests,
-    fault_counts,
-    start_endpoint,
-    start_fault_proxy,
-)
+from cosmigrate.config import Config, load_config
+from tests.harness.local_endpoint import database_requests, fault_counts, start_fault_proxy
 
 urllib3.disable_warnings()
-SCRIPT = '''"""Create container c{n}."""
-
-revision = "{rev}"
-down_revision = {down}
+Row = tuple[str, ...]  # figure, value[, goal, command]
 
 
-def upgrade(op):
-    op.create_container("c{n}", partition_key="/pk", indexing_policy={{"includedPaths": [{{"path": "/*"}}]}})
+def count(proxy: str, action: object) -> int:
+    before = database_requests(proxy)
+    action()  # type: ignore[operator]
+    return database_requests(proxy) - before
 
 
-def downgrade(op):
-    op.delete_container("c{n}")
-'''
-
-
-def write_revisions(folder: Path, count: int) -> None:
-    for n in range(1, count + 1):
-        rev, down = f"{n:03d}", repr(f"{n - 1:03d}") if n > 1 else "None"
-        (folder / f"{rev}_create_c{n}.py").write_text(SCRIPT.format(n=n, rev=rev, down=down))
+def bench_config(url: str, migrations: Path | None = None) -> Config:
+    flags = {"endpoint": url, "database": f"bench{uuid.uuid4().hex[:8]}", "create_database": True}
+    if migrations is not None:
+        flags["migrations"] = str(migrations)
+    return load_config(flags, environ={}, cwd=common.ROOT)
 
 
 def measure_requests(proxy: str) -> dict[str, float]:
     figures: dict[str, float] = {}
-    per_revision = []
-    for count in (4, 40):
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            write_revisions(folder, count)
+    with TemporaryDirectory() as tmp:
+        for revisions in (5, 500):
+            folder = Path(tmp) / f"noop{revisions}"
+            common.write_revisions(folder, revisions, common.NOOP_SCRIPT)
             config = load_config(
-                {"endpoint": proxy, "database": f"bench{uuid.uuid4().hex[:8]}", "migrations": str(folder)}, environ={}
+                {
+                    "endpoint": proxy,
+                    "database": f"b{uuid.uuid4().hex[:8]}",
+                    "migrations": str(folder),
+                    "create_database": True,
+                },
+                environ={},
             )
-            before = database_requests(proxy)
-            command.status(config)
-            figures[f"status requests, {count} revisions pending (no database yet)"] = database_requests(proxy) - before
-            before = database_requests(proxy)
-            command.up(config)
-            up_requests = database_requests(proxy) - before
-            figures[f"up requests, {count} revisions"] = up_requests
-            per_revision.append((count, up_requests))
-            before = database_requests(proxy)
-            command.status(config)
-            figures[f"status requests, {count} revisions applied"] = database_requests(proxy) - before
-            before = database_requests(proxy)
-            command.up(config)
-            figures[f"up requests, nothing to do, {count} revisions applied"] = database_requests(proxy) - before
-    (few, few_requests), (many, many_requests) = per_revision
-    figures["up requests added per revision (from 4 to 40)"] = (many_requests - few_requests) / (many - few)
+            up = count(proxy, lambda c=config: command.up(c))
+            figures[f"up requests, {revisions} no-op revisions"] = up
+            figures[f"status requests, {revisions} revisions applied"] = count(
+                proxy, lambda c=config: command.status(c)
+            )
+            figures[f"up requests, nothing to do, {revisions} revisions applied"] = count(
+                proxy, lambda c=config: command.up(c)
+            )
+        figures["up requests per no-op revision (5 -> 500)"] = round(
+            (figures["up requests, 500 no-op revisions"] - figures["up requests, 5 no-op revisions"]) / 495, 3
+        )
+        creating = {}
+        for revisions in (4, 40):
+            folder = Path(tmp) / f"create{revisions}"
+            common.write_revisions(folder, revisions)
+            config = load_config(
+                {
+                    "endpoint": proxy,
+                    "database": f"b{uuid.uuid4().hex[:8]}",
+                    "migrations": str(folder),
+                    "create_database": True,
+                },
+                environ={},
+            )
+            creating[revisions] = count(proxy, lambda c=config: command.up(c))
+        figures["up requests per revision creating a container (4 -> 40)"] = (creating[40] - creating[4]) / 36
     return figures
 
 
 def cycle_seconds(url: str, cycles: int) -> float:
-    config = load_config({"endpoint": url, "database": f"bench{uuid.uuid4().hex[:8]}"}, environ={}, cwd=ROOT)
+    import time
+
+    config = load_config(
+        {"endpoint": url, "database": f"bench{uuid.uuid4().hex[:8]}", "create_database": True},
+        environ={},
+        cwd=common.ROOT,
+    )
     started = time.monotonic()
     for _ in range(cycles):
         command.up(config)
-        command.down(config, target="base")
+        command.down(config, target="base", confirm=lambda _q: True)
     return time.monotonic() - started
 
 
@@ -110,66 +120,80 @@ def measure_faults(endpoint: str, cycles: int = 5) -> dict[str, float]:
     return {
         f"{cycles} up/down cycles, straight (s)": round(direct, 1),
         f"{cycles} up/down cycles, through faults (s)": round(through, 1),
-        "ratio": round(through / direct, 2),
-        "requests forwarded": injected["forwarded"],
+        "faults: time ratio": round(through / direct, 2),
         "injected 429": injected["429"],
         "injected 503": injected["503"],
         "connections cut after the upstream executed": injected["reset"],
     }
 
 
-def reads_per_second(url: str, seconds: float = 3.0) -> float:
-    with CosmosClient(url, credential=EMULATOR_KEY, connection_verify=False) as client:
-        database = client.create_database_if_not_exists("bench")
-        container = database.create_container_if_not_exists("reads", partition_key=PartitionKey("/pk"))
-        container.upsert_item({"id": "a", "pk": "a"})
-        done, started = 0, time.monotonic()
-        while time.monotonic() - started < seconds:
-            container.read_item("a", partition_key="a")
-            done += 1
-        return done / (time.monotonic() - started)
-
-
-def start_package_cli() -> tuple[subprocess.Popen[bytes], str]:
-    port = 18000 + uuid.uuid4().int % 2000
-    process = subprocess.Popen(
-        ["node", str(EMULATOR / "node_modules" / "@vercel" / "cosmosdb-server" / "lib" / "cli.js"), "--port",
-         str(port), "--host", "127.0.0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert process.stdout is not None
-    process.stdout.readline()
-    return process, f"https://127.0.0.1:{port}"
+def section(title: str, figures: dict[str, float]) -> None:
+    print(f"== {title}")
+    for name, value in figures.items():
+        print(f"{name:<66} {value:g}")
 
 
 def main() -> None:
     logs.configure(debug=False)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    endpoint = start_endpoint()
-    proxy = start_fault_proxy(endpoint.url, 0, 0, 0, seed=1)
-    servers: list[NodeServer] = [proxy, endpoint]
-    try:
-        print("== requests per command (counted at the proxy)")
-        for name, value in measure_requests(proxy.url).items():
-            print(f"{name:<60} {value:g}")
-        print("== faults (same run, same endpoint)")
-        for name, value in measure_faults(endpoint.url).items():
-            print(f"{name:<60} {value:g}")
-        print("== keep-alive (point reads per second, same run)")
-        launcher = reads_per_second(endpoint.url)
-        package, url = start_package_cli()
-        try:
-            plain = reads_per_second(url)
-        finally:
-            package.terminate()
-            package.wait()
-        print(f"{'launcher (keep-alive)':<60} {launcher:.0f}/s")
-        print(f"{'package CLI (connection: close)':<60} {plain:.0f}/s")
-        print(f"{'ratio':<60} {launcher / plain:.1f}x")
-    finally:
-        for server in servers:
-            server.stop()
+    rows: list[Row] = []
+    with common.endpoint_for_bench() as url:
+        with common.counting_proxy(url) as proxy:
+            requests = measure_requests(proxy)
+        section("requests per command (counted at the proxy)", requests)
+        status_counts = (
+            requests["status requests, 5 revisions applied"],
+            requests["status requests, 500 revisions applied"],
+        )
+        rows += [
+            (
+                "`status` requests, 5 vs 500 revisions applied",
+                f"{status_counts[0]:g} vs {status_counts[1]:g}",
+                "equal",
+                "python -m bench",
+            ),
+            ("`up` requests with nothing to do", f"{requests['up requests, nothing to do, 500 revisions applied']:g}"),
+            ("`up` requests per no-op revision", f"{requests['up requests per no-op revision (5 -> 500)']:g}"),
+            (
+                "`up` requests per revision creating a container",
+                f"{requests['up requests per revision creating a container (4 -> 40)']:g}",
+            ),
+        ]
+        faults = measure_faults(url)
+        section("faults (same run, same endpoint)", faults)
+        rows.append(("5 up/down cycles through faults vs straight", f"{faults['faults: time ratio']:g}x"))
+        reads = keepalive.measure(url)
+        section("keep-alive (point reads per second, same run)", reads)
+        rows.append(
+            ("launcher vs the package's CLI, point reads/s", f"{reads['ratio']:g}x", "-", "python -m bench.keepalive")
+        )
+    versus = versus_alembic.measure()
+    section("cosmigrate up vs alembic upgrade head (100 no-op revisions)", versus)
+    ratio = versus["ratio cosmigrate / alembic (median of pairs)"]
+    rows.append(
+        (
+            "`cosmigrate up` / `alembic upgrade head`, 100 no-op revisions",
+            f"{ratio:g}",
+            "<= 1.0",
+            "python -m bench.versus_alembic",
+        )
+    )
+    started = startup.measure()
+    section("start-up", started)
+    rows.append(
+        ("`cosmigrate --help` (s)", f"{started['cosmigrate --help (s, median)']:g}", "< 0.1", "python -m bench.startup")
+    )
+    check_seconds = started["cosmigrate check, 1000 scripts (s, median)"]
+    rows.append(("`cosmigrate check`, 1,000 scripts (s)", f"{check_seconds:g}", "< 1", "python -m bench.startup"))
     lint_bench.main()
+    if os.environ.get("COSMIGRATE_BENCH_DATA", "1") != "0":
+        from bench import data
+
+        rows += data.main()
+    print("\n| figure | value | goal | command |\n| --- | --- | --- | --- |")
+    for row in rows:
+        figure, value, goal, made_by = (*row, "-", "python -m bench")[:4] if len(row) == 2 else row
+        print(f"| {figure} | {value} | {goal} | `{made_by}` |")
 
 
 if __name__ == "__main__":

@@ -179,11 +179,11 @@ def _run(
     name = config.database_name
     with connected(config) as client:
         database = client.get_database_client(name)
-        exists = database_exists(client, name)
+        history = HistoryStore(database, config.history_container)
+        snapshot = history.snapshot()  # its container answers for the database too: no extra read when it exists
+        exists = snapshot.exists or database_exists(client, name)
         if not exists and (direction == "down" or not (dry_run or config.create_database)):
             raise missing(config, creatable=direction == "up")
-        history = HistoryStore(database, config.history_container)
-        snapshot = history.snapshot() if exists else Snapshot(False, {}, None)
         evaluation = evaluate(scripts, snapshot)
         refuse(evaluation, scripts, direction)
         planned = _scripts_to_run(scripts, evaluation, direction, where)
