@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -24,6 +25,7 @@ from azure.cosmos import CosmosClient, DatabaseProxy, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.config import EMULATOR_KEY, Config, load_config
+from cosmigrate.scripts import sumfile
 from cosmigrate.store.history import HistoryStore
 from cosmigrate.testing.endpoint import NodeServer
 from tests.harness.local_endpoint import start_endpoint
@@ -133,6 +135,20 @@ def run_cli(cli_env: dict[str, str]) -> Callable[..., CliResult]:
         return CliResult(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+SCHEMA_REVISIONS = ("001", "002", "003", "004")
+
+
+def copy_schema_migrations(target: Path) -> Path:
+    """The project's schema revisions (001-004) and a sum file for them, in ``target``: a base that tests break,
+    fix or extend with a revision 005 of their own."""
+    target.mkdir(parents=True, exist_ok=True)
+    for script in sorted(MIGRATIONS.glob("[0-9]*.py")):
+        if script.name[:3] in SCHEMA_REVISIONS:
+            shutil.copy(script, target / script.name)
+    sumfile.write(target)
+    return target
 
 
 def concurrent_deploys(

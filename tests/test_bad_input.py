@@ -8,7 +8,6 @@ runs from there with ``COSMIGRATE_MIGRATIONS`` pointing at it (a case may overri
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from azure.cosmos import CosmosClient
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.store.history import HistoryStore as SchemaHistory
-from tests.conftest import MIGRATIONS, CliResult
+from tests.conftest import CliResult, copy_schema_migrations
 
 Setup = Callable[[Path], None]  # receives the project folder; the migrations live in <project>/migrations
 HISTORY = "cosmigrate_history"
@@ -31,7 +30,7 @@ TIME_LIMIT = 60.0
 
 
 def copy_migrations(project: Path) -> None:
-    shutil.copytree(MIGRATIONS, project / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
+    copy_schema_migrations(project / "migrations")
 
 
 def edit(number: str, old: str, new: str) -> Setup:

@@ -4,7 +4,6 @@ line; ``--online`` adds what only the database knows, reading without writing.""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,14 +12,13 @@ import pytest
 from cosmigrate.app import commands as command
 from cosmigrate.config import Config
 from cosmigrate.scripts import sumfile
-from tests.conftest import MIGRATIONS, CliResult
+from tests.conftest import CliResult, copy_schema_migrations
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     target = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS, target, ignore=shutil.ignore_patterns("__pycache__"))
-    return target
+    return copy_schema_migrations(target)
 
 
 def add(folder: Path, body: str, downgrade: str = "op.delete_container('audit')") -> None:

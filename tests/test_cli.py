@@ -9,7 +9,7 @@ from pathlib import Path
 from azure.cosmos import CosmosClient, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
 
-from tests.conftest import MIGRATIONS, CliResult
+from tests.conftest import CliResult, copy_schema_migrations
 
 
 def containers(cosmos: CosmosClient, database_name: str) -> set[str]:
@@ -26,13 +26,13 @@ def test_up_status_down_through_the_cli(run_cli: Callable[..., CliResult]) -> No
     up = run_cli("up")
     assert up.code == 0, up.stderr
     assert [line.split()[1] for line in up.stdout.splitlines() if line.startswith("applied")] == [
-        "001", "002", "003", "004",
+        "001", "002", "003", "004", "005",
     ]  # fmt: skip
-    assert "is at 004 (head 004)" in up.stdout
+    assert "is at 005 (head 005)" in up.stdout
 
     status = json.loads(run_cli("status", "--json").stdout)
-    assert status["database"] and status["current"] == "004" and status["head"] == "004"
-    assert [a["revision"] for a in status["applied"]] == ["001", "002", "003", "004"]
+    assert status["database"] and status["current"] == "005" and status["head"] == "005"
+    assert [a["revision"] for a in status["applied"]] == ["001", "002", "003", "004", "005"]
     for applied in status["applied"]:
         assert applied["checksum"].startswith("sha256:") and applied["applied_at"].endswith("Z")
         assert applied["description"]
@@ -44,15 +44,15 @@ def test_up_status_down_through_the_cli(run_cli: Callable[..., CliResult]) -> No
     down = run_cli("down", "--steps", "2", "--json")
     assert down.code == 0
     body = json.loads(down.stdout)
-    assert [s["revision"] for s in body["steps"]] == ["004", "003"] and body["current"] == "002"
+    assert [s["revision"] for s in body["steps"]] == ["005", "004"] and body["current"] == "003"
 
     history = json.loads(run_cli("history", "--json").stdout)
     assert [(r["revision"], r["state"]) for r in history["records"]] == [
-        ("001", "applied"), ("002", "applied"), ("003", "reverted"), ("004", "reverted"),
+        ("001", "applied"), ("002", "applied"), ("003", "applied"), ("004", "reverted"), ("005", "reverted"),
     ]  # fmt: skip
     assert [(e["event"], e["revision"]) for e in history["events"]] == [
-        ("applied", "001"), ("applied", "002"), ("applied", "003"), ("applied", "004"),
-        ("reverted", "004"), ("reverted", "003"),
+        ("applied", "001"), ("applied", "002"), ("applied", "003"), ("applied", "004"), ("applied", "005"),
+        ("reverted", "005"), ("reverted", "004"),
     ]  # fmt: skip
     assert all(e["by"] and e["tool_version"] and e["at"].endswith("Z") for e in history["events"])
 
@@ -74,7 +74,7 @@ def test_dry_run_writes_nothing_and_says_what_would_happen(
     clean = run_cli("up", "--dry-run", "--json")
     assert clean.code == 0
     revisions = json.loads(clean.stdout)["revisions"]
-    assert [r["revision"] for r in revisions] == ["001", "002", "003", "004"]
+    assert [r["revision"] for r in revisions] == ["001", "002", "003", "004", "005"]
     assert [(o["kind"], o["effect"]) for o in revisions[3]["operations"]] == [
         ("assert_unused", "check"), ("delete_container", "delete"),
     ]  # fmt: skip
@@ -93,10 +93,7 @@ def test_json_logs_are_one_object_per_line(run_cli: Callable[..., CliResult]) ->
 def test_new_writes_the_next_chained_script_and_check_accepts_it(
     run_cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
-    folder = tmp_path / "migrations"
-    folder.mkdir()
-    for script in MIGRATIONS.glob("0*.py"):
-        (folder / script.name).write_bytes(script.read_bytes())
+    folder = copy_schema_migrations(tmp_path / "migrations")
     created = run_cli("new", "Add audit container!", "--migrations", str(folder))
     assert created.code == 0, created.stderr
     path = folder / "005_add_audit_container.py"

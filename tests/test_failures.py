@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from cosmigrate.config import Config
 from cosmigrate.errors import DatabaseMissing, HistoryConflict, MigrationFailed, ScriptError, UsageError
 from cosmigrate.model.definitions import normalise_indexing_policy, normalise_unique_keys
 from cosmigrate.store.history import HistoryStore as SchemaHistory
-from tests.conftest import MIGRATIONS, ROOT, CliResult
+from tests.conftest import ROOT, CliResult, copy_schema_migrations
 
 
 def YES(_question: str) -> bool:
@@ -36,7 +35,7 @@ def NO(_question: str) -> bool:
 def scripts(tmp_path: Path) -> Path:
     """A copy of the project's migrations that a test may break, fix or extend."""
     folder = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_schema_migrations(folder)
     return folder
 
 
@@ -179,7 +178,7 @@ def test_stamp_adopts_an_existing_database_and_base_clears(
     history = command.history(config)
     assert [(r["revision"], r["stamped"]) for r in history.records] == [("001", True), ("002", True)]
     assert [(e["event"], e["revision"]) for e in history.events] == [("stamped", "001"), ("stamped", "002")]
-    assert [s.revision for s in command.up(config).steps] == ["003", "004"]
+    assert [s.revision for s in command.up(config, target="004").steps] == ["003", "004"]
     with pytest.raises(UsageError, match="stamp cancelled"):
         command.stamp(config, "base", NO)  # forgetting applied revisions asks
     assert command.status(config).current == "004"

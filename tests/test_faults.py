@@ -55,12 +55,12 @@ def test_twenty_up_down_cycles_through_faults_end_exactly_as_without(
     try:
         command.up(reference)
         expected_up = end_state(cosmos, reference)
-        command.down(reference, target="base")
+        command.down(reference, target="base", confirm=lambda _question: True)
         expected_base = end_state(cosmos, reference)
         for cycle in range(20):
             command.up(through_faults)
             assert end_state(cosmos, through_faults) == expected_up, f"cycle {cycle} up"
-            command.down(through_faults, target="base")
+            command.down(through_faults, target="base", confirm=lambda _question: True)
             assert end_state(cosmos, through_faults) == expected_base, f"cycle {cycle}"
     finally:
         cosmos.delete_database(reference.database)

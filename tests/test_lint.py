@@ -71,7 +71,7 @@ def test_this_projects_migrations_lint_clean() -> None:
     report = run(MIGRATIONS)
     assert report.problems == ()
     assert report.order is not None
-    assert [script.revision for script in report.order] == ["001", "002", "003", "004"]
+    assert [script.revision for script in report.order] == ["001", "002", "003", "004", "005"]
 
 
 def test_the_order_follows_the_chain_as_the_loader_does(tmp_path: Path) -> None:

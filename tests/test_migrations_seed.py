@@ -75,14 +75,14 @@ def container_ids(database: DatabaseProxy) -> set[str]:
 def test_up_creates_exactly_the_seed_definitions(make_config: Callable[..., Config], cosmos: CosmosClient) -> None:
     config = make_config()
     result = command.up(config)
-    assert [s.revision for s in result.steps] == ["001", "002", "003", "004"]
+    assert [s.revision for s in result.steps] == ["001", "002", "003", "004", "005"]
     database = cosmos.get_database_client(config.database)
     assert container_ids(database) == set(SEED)
     for container_id in SEED:
         assert_seed_definition(database, container_id)
     status = command.status(config)
-    assert status.current == "004" and not status.pending
-    assert [v.revision for v in status.applied] == ["001", "002", "003", "004"]
+    assert status.current == "005" and not status.pending
+    assert [v.revision for v in status.applied] == ["001", "002", "003", "004", "005"]
 
 
 def test_up_again_does_nothing_then_down_to_base_and_up_restores_the_same(
@@ -95,8 +95,8 @@ def test_up_again_does_nothing_then_down_to_base_and_up_restores_the_same(
     assert command.up(config).steps == []
     assert {cid: database.get_container_client(cid).read()["_rid"] for cid in SEED} == first  # untouched
 
-    down = command.down(config, target="base")
-    assert [s.revision for s in down.steps] == ["004", "003", "002", "001"]
+    down = command.down(config, target="base", confirm=lambda _question: True)
+    assert [s.revision for s in down.steps] == ["005", "004", "003", "002", "001"]
     # 003 down keeps integration-connections with the default policy; 004 down recreates tenant-integrations
     assert container_ids(database) == {"integration-connections", "tenant-integrations"}
     reverted = database.get_container_client("integration-connections").read()["indexingPolicy"]
@@ -111,8 +111,9 @@ def test_up_again_does_nothing_then_down_to_base_and_up_restores_the_same(
 
 @pytest.fixture
 def migrated(make_config: Callable[..., Config], cosmos: CosmosClient) -> DatabaseProxy:
+    """The schema revisions only (001-004): these tests bring data of their own."""
     config = make_config()
-    command.up(config)
+    command.up(config, target="004")
     return cosmos.get_database_client(config.database)
 
 
@@ -265,7 +266,7 @@ def test_adopting_a_container_with_another_partition_key_is_refused(
     ):
         command.up(make_config())
     status = command.status(make_config())
-    assert status.applied == [] and status.failed == [] and len(status.pending) == 4
+    assert status.applied == [] and status.failed == [] and len(status.pending) == 5
     assert container_ids(database) == {"integration-connections"}
 
 
@@ -282,10 +283,10 @@ def test_legacy_guard_stops_at_004_and_force_drops(make_config: Callable[..., Co
         command.up(make_config())
     assert len(list(legacy.read_all_items())) == 2  # untouched
     status = command.status(make_config())  # the plan refused before the first write: nothing ran
-    assert status.applied == [] and len(status.pending) == 4 and status.failed == []
+    assert status.applied == [] and len(status.pending) == 5 and status.failed == []
     assert command.up(make_config(), target="003").steps  # the revisions before it run on their own
 
-    result = command.up(make_config(x={"force": "true"}))
+    result = command.up(make_config(x={"force": "true"}), target="004")
     assert [s.revision for s in result.steps] == ["004"]
     assert result.steps[0].forced == [
         {
@@ -337,4 +338,4 @@ def test_legacy_names_cannot_include_the_containers_the_migrations_manage(
         command.up(config)
     database = cosmos.get_database_client(config.database)
     assert_seed_definition(database, "integrations")  # untouched
-    assert [v.revision for v in command.status(config).pending] == ["004"]
+    assert [v.revision for v in command.status(config).pending] == ["004", "005"]

@@ -46,7 +46,7 @@ def test_plan_on_a_fresh_database_shows_every_definition_and_changes_nothing(
     assert "composite      [/category asc, /status asc, /audience asc, /displayName asc]" in text.stdout
     assert "excluded       /*, /availableEntities/*, /description/*, /oauthConfig/*" in text.stdout
     body = json.loads(run_cli("plan", "--json").stdout)
-    assert [r["revision"] for r in body["revisions"]] == ["001", "002", "003", "004"]
+    assert [r["revision"] for r in body["revisions"]] == ["001", "002", "003", "004", "005"]
     created = {
         o["container"]: o["definition"] for r in body["revisions"] for o in r["operations"] if o["effect"] == "create"
     }
@@ -139,7 +139,7 @@ def test_verify_says_a_deploy_holds_the_lock_instead_of_reporting_drift(
     [
         ("status", "--json"), ("history", "--json"), ("verify", "--json"), ("plan", "--json"), ("check", "--json"),
         ("up", "--dry-run", "--json"), ("down", "--dry-run", "--json"), ("unlock", "--yes", "--json"),
-        ("stamp", "004", "--json"), ("repair", "--yes", "--json"),
+        ("stamp", "005", "--json"), ("repair", "--yes", "--json"),
     ],
 )  # fmt: skip
 def test_global_options_go_before_or_after_the_verb(
@@ -171,6 +171,6 @@ def test_a_database_that_does_not_exist_yet_is_planned_from_nothing(
 ) -> None:
     config = make_config(create_database=False)
     result = command.plan(config)
-    assert not result.database_exists and len(result.revisions) == 4
+    assert not result.database_exists and len(result.revisions) == 5
     with pytest.raises(cosmos_errors.CosmosResourceNotFoundError):
         cosmos.get_database_client(config.database).read()

@@ -7,7 +7,6 @@ upgrade runs twice, nothing is lost or created by accident, and the history tell
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from azure.cosmos import CosmosClient, PartitionKey
 from cosmigrate.app import commands as command
 from cosmigrate.config import Config
 from cosmigrate.errors import DatabaseMissing, HistoryConflict, MigrationFailed, ScriptError
-from tests.conftest import MIGRATIONS, ROOT, CliResult
+from tests.conftest import ROOT, CliResult, copy_schema_migrations
 
 
 def YES(_question: str) -> bool:
@@ -216,7 +215,7 @@ def test_a_closed_log_pipe_never_fails_a_revision(
     )  # fmt: skip
     assert done.returncode == 0 and len(done.stdout.splitlines()) == 1
     status = command.status(make_config())
-    assert [v.revision for v in status.applied] == ["001", "002", "003", "004"]
+    assert [v.revision for v in status.applied] == ["001", "002", "003", "004", "005"]
     assert status.failed == [] and status.interrupted == []
 
 
@@ -264,18 +263,19 @@ def test_down_over_containers_holding_documents_refuses_without_yes(
     assert refused.code == 2
     last = refused.stderr.strip().splitlines()[-1]
     assert "integrations (3 documents)" in last and "--yes" in last and "nothing was changed" in last
+    assert "integration_providers (8 documents)" in last  # the seeded catalog, as it is now
     assert {c["id"] for c in database.list_containers()} >= {"integrations", "integration_providers"}
-    assert json.loads(run_cli("status", "--json").stdout)["current"] == "004"
+    assert json.loads(run_cli("status", "--json").stdout)["current"] == "005"
 
     done = run_cli("down", "--to", "base", "--yes")
     assert done.code == 0, done.stderr
     events = json.loads(run_cli("history", "--json").stdout)["events"]
     assert [(e["event"], e["revision"]) for e in events] == [
-        ("applied", "001"), ("applied", "002"), ("applied", "003"), ("applied", "004"),
-        ("reverted", "004"), ("reverted", "003"), ("reverted", "002"), ("reverted", "001"),
+        ("applied", "001"), ("applied", "002"), ("applied", "003"), ("applied", "004"), ("applied", "005"),
+        ("reverted", "005"), ("reverted", "004"), ("reverted", "003"), ("reverted", "002"), ("reverted", "001"),
     ]  # fmt: skip
     table = run_cli("history")
-    assert table.code == 0 and table.stdout.count("reverted") == 4
+    assert table.code == 0 and table.stdout.count("reverted") == 5
 
 
 def test_a_forced_precondition_is_recorded_with_its_arguments(
@@ -299,7 +299,7 @@ def test_status_exits_1_exactly_when_up_refuses_and_names_the_down_revision(
     tmp_path: Path, run_cli: Callable[..., CliResult]
 ) -> None:
     folder = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_schema_migrations(folder)
     env = {"COSMIGRATE_MIGRATIONS": str(folder)}
     assert run_cli("up", "--to", "002", env=env).code == 0
     assert run_cli("status", env=env).code == 0
@@ -338,7 +338,7 @@ def test_json_on_failure_gives_the_error_and_the_steps_done_before_it(
     tmp_path: Path, run_cli: Callable[..., CliResult]
 ) -> None:
     folder = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_schema_migrations(folder)
     third = folder / "003_reindex_integration_connections.py"
     third.write_text(
         third.read_text().replace("def upgrade(op):\n", "def upgrade(op):\n    if not op.planning:\n        1 / 0\n")

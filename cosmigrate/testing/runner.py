@@ -33,12 +33,15 @@ class MigrationRunner:
     @contextmanager
     def open(cls, config: Config, baseline: Callable[[DatabaseProxy], None] | None = None) -> Iterator[MigrationRunner]:
         """A runner on ``config``'s database, created and prepared by ``baseline``."""
+        # Scripts are compiled before the client exists: its background threads import modules lazily, and
+        # CPython 3.11 can fail compiling in two threads at once ("AST constructor recursion depth mismatch").
+        scripts = load_all(config.migrations)
         client = cosmos.connect(config)
         try:
             database = client.create_database_if_not_exists(config.database_name)
             if baseline is not None:
                 baseline(database)
-            yield cls(config, client, database, load_all(config.migrations))
+            yield cls(config, client, database, scripts)
         finally:
             client.__exit__()  # type: ignore[no-untyped-call]
 
