@@ -9,10 +9,14 @@ guess, and the planner says so instead of refusing on it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cosmigrate.model.container import ContainerDef
+
+# Counts the documents of a live container matching a filter: how a simulation asks the live database.
+Counter = Callable[[str, str, Sequence[Mapping[str, Any]]], int]
 
 
 @dataclass

@@ -8,15 +8,13 @@ given; a container the plan creates is empty.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cosmigrate.model.container import ContainerDef
-from cosmigrate.model.state import DatabaseState
+from cosmigrate.model.state import Counter, DatabaseState
 from cosmigrate.ops.facade import PlanningStop
 from cosmigrate.ops.operations import Change, Operation, apply_change
-
-Counter = Callable[[str, str, Sequence[Mapping[str, Any]]], int]
 
 
 class SimulatingExecutor:

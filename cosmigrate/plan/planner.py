@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cosmigrate.errors import DefinitionConflict, InvalidDefinition, PreconditionRefused
-from cosmigrate.model.state import DatabaseState
+from cosmigrate.model.state import Counter, DatabaseState
 from cosmigrate.ops.facade import Operations, PlanningStop, UndeclaredArgument
 from cosmigrate.ops.operations import Change
-from cosmigrate.ops.simulate import Counter, SimulatingExecutor
+from cosmigrate.ops.simulate import SimulatingExecutor
 from cosmigrate.scripts.loader import Script, line_in
 
 Direction = Literal["up", "down"]

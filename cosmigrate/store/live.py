@@ -12,8 +12,7 @@ from azure.cosmos import DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.model.container import ContainerDef
-from cosmigrate.model.state import DatabaseState
-from cosmigrate.ops.simulate import Counter
+from cosmigrate.model.state import Counter, DatabaseState
 from cosmigrate.store.client import resilient
 
 
