@@ -388,7 +388,10 @@ class Engine:
             log.info(f"{self.operation} stopped", container=self.source.id, **totals.to_dict())
             raise self._error
         if self.checkpoints is not None:
-            self.checkpoints.clear(self.checkpoint_key)
+            try:
+                self.checkpoints.clear(self.checkpoint_key)
+            except Exception as exc:  # harmless: a re-run finds every range finished and reads nothing
+                log.warning("could not clear the checkpoint", key=self.checkpoint_key, error=one_line(str(exc)))
         self._report(total, finished=True)
         if totals.dead_lettered > self.max_failures:
             raise ItemsFailed(
