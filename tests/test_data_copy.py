@@ -3,12 +3,14 @@ the load and restored after, a stopped copy resumed, and the final count check."
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.cosmos import DatabaseProxy, PartitionKey
 
 from cosmigrate.data import DELETE, CountMismatch, MemoryCheckpointStore, Progress, copy_container
+from cosmigrate.errors import DatabaseError
 from tests.harness.data import all_documents, seeded_container
 from tests.harness.seed import document
 
@@ -106,3 +108,13 @@ def test_a_copy_that_maps_two_documents_to_one_is_caught_by_the_count(database: 
         copy_container(source, target, lambda d: {**d, "id": f"d{d['n'] % 10}"})
     assert (mismatch.value.expected, mismatch.value.found) == (100, 10)
     assert "target holds 10 documents, 100 expected" in str(mismatch.value)
+
+
+def test_a_missing_target_stops_the_copy_at_once_instead_of_dead_lettering_every_document(
+    database: DatabaseProxy, tmp_path: Path
+) -> None:
+    source = database.create_container("here", partition_key=PartitionKey("/pk"))
+    source.create_item({"id": "1", "pk": "p"})
+    with pytest.raises(DatabaseError, match="container nowhere does not exist"):
+        copy_container(source, database.get_container_client("nowhere"), dead_letter=tmp_path / "dead.jsonl")
+    assert not (tmp_path / "dead.jsonl").exists()

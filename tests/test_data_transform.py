@@ -319,3 +319,22 @@ def test_checkpoints_live_in_their_own_partition_of_the_history_container(databa
     assert store.load("rev-001") is None
     everything = history.query_items("SELECT * FROM c", enable_cross_partition_query=True)
     assert [d["id"] for d in everything] == ["lock"]  # nothing left behind, the lock untouched
+
+
+def test_reads_and_writes_carry_the_priority_and_their_own_charge(endpoint: str, database: DatabaseProxy) -> None:
+    container = database.create_container("prio", partition_key=PartitionKey("/pk"))
+    for n in range(30):
+        container.create_item({"id": f"d{n}", "pk": "p", "n": n})
+    sent: list[tuple[str, str | None]] = []
+
+    def record(request: Any) -> None:
+        http = request.http_request
+        if "/docs" in http.url:
+            sent.append((http.method, http.headers.get("x-ms-cosmos-priority-level")))
+
+    with client_for(endpoint, raw_request_hook=record) as client:  # sees every request the client sends
+        hooked = client.get_database_client(database.id).get_container_client("prio")
+        totals = transform_items(hooked, lambda d: {**d, "x": 1}, page_size=10, priority="Low")
+    assert {method for method, _ in sent} >= {"POST", "PUT"}  # queries and replaces were seen
+    assert all(priority == "Low" for _, priority in sent), sent
+    assert totals.ru == len(sent)  # 1 RU per request here: each request's own charge, counted once

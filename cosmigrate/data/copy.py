@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 from azure.cosmos import ContainerProxy, DatabaseProxy
+from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.data.checkpoints import CheckpointStore
 from cosmigrate.data.engine import (
@@ -35,9 +36,10 @@ from cosmigrate.data.engine import (
     run_step,
 )
 from cosmigrate.data.errors import CountMismatch, IndexTimeout, ItemsFailed
-from cosmigrate.data.items import without_system_properties
+from cosmigrate.data.items import read_properties, without_system_properties
 from cosmigrate.data.progress import Progress
-from cosmigrate.store.client import replace_container, resilient, transformation_progress
+from cosmigrate.errors import DatabaseError
+from cosmigrate.store.client import replace_container, transformation_progress
 
 log = structlog.get_logger("cosmigrate")
 NO_INDEXING: dict[str, Any] = {"indexingMode": "none", "automatic": False}
@@ -57,11 +59,16 @@ class CopyHandler:
         if isinstance(result, Delete):
             return Outcome.DELETED
         body = without_system_properties(result if result is not None else document)
-        run_step(
-            f"copy document {document.get('id')} into {self.target.id}",
-            lambda: self.requests.call(lambda o: self.target.upsert_item(body, **o)),
-        )
+        run_step(f"copy document {document.get('id')} into {self.target.id}", lambda: self._upsert(body))
         return Outcome.WRITTEN
+
+    def _upsert(self, body: Document) -> None:
+        try:
+            self.requests.call(lambda o: self.target.upsert_item(body, **o))
+        except cosmos_errors.CosmosResourceNotFoundError:  # every document would fail alike: stop the run
+            raise DatabaseError(
+                f"copy: the target container {self.target.id} is gone; create it and run again"
+            ) from None
 
 
 def copy_container(
@@ -135,6 +142,7 @@ def copy_container(
         on_progress=on_progress,
         should_continue=should_continue,
     )
+    read_properties(target)  # a missing target stops here, not as one dead letter per document
     saved = engine.restore()
     target_database = DatabaseProxy(target.client_connection, database_id(target))
     if load_with_indexing_off:
@@ -164,7 +172,7 @@ def copy_container(
 
 def _indexing_off(database: DatabaseProxy, target: ContainerProxy, declared: dict[str, Any] | None) -> dict[str, Any]:
     """Set the target's indexing mode to none (taking effect at once); returns the policy to restore afterwards."""
-    properties = resilient(f"read container {target.id}", target.read)
+    properties = read_properties(target)
     stored = dict(properties.get("indexingPolicy") or {})
     if declared is None:
         if str(stored.get("indexingMode", "")).lower() == "none":
@@ -184,7 +192,7 @@ def _restore_indexing(
     database: DatabaseProxy, target: ContainerProxy, declared: dict[str, Any], index_timeout: float
 ) -> None:
     """Re-send the whole definition with the declared policy, then wait for the index transformation."""
-    properties = resilient(f"read container {target.id}", target.read)
+    properties = read_properties(target)
     if properties.get("indexingPolicy") != declared:
         replace_container(database, {**properties, "indexingPolicy": declared})
     started = last_log = time.monotonic()

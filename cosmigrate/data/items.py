@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.cosmos import ContainerProxy
+from azure.cosmos import exceptions as cosmos_errors
 from azure.cosmos.partition_key import NonePartitionKeyValue
 
-from cosmigrate.store.client import SYSTEM_PROPERTIES, resilient
+from cosmigrate.errors import DatabaseError
+from cosmigrate.store.client import SYSTEM_PROPERTIES, describe, resilient
 
 # The properties the service adds to every document (SYSTEM_PROPERTIES lists those of containers too).
 DOCUMENT_SYSTEM_PROPERTIES = frozenset((*SYSTEM_PROPERTIES, "_attachments"))
@@ -32,8 +35,7 @@ class PartitionKeyPaths:
     @classmethod
     def of(cls, container: ContainerProxy) -> PartitionKeyPaths:
         """Read the container's definition (one metadata request) and keep its partition key paths."""
-        properties = resilient(f"read container {container.id}", container.read)
-        return cls(properties.get("partitionKey") or {})
+        return cls(read_properties(container).get("partitionKey") or {})
 
     def value(self, document: Mapping[str, Any]) -> Any:
         """The partition key value for point operations: one value, or a list for hierarchical keys.
@@ -59,6 +61,18 @@ class PartitionKeyPaths:
                 return _MISSING
             value = value[part]
         return value
+
+
+def read_properties(container: ContainerProxy) -> dict[str, Any]:
+    """The container's stored properties; a missing container or an unreachable endpoint is a DatabaseError."""
+    try:
+        return dict(resilient(f"read container {container.id}", container.read))
+    except cosmos_errors.CosmosResourceNotFoundError:
+        raise DatabaseError(
+            f"container {container.id} does not exist (or its database does not); create it first or check the name"
+        ) from None
+    except (cosmos_errors.CosmosHttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
+        raise DatabaseError(describe(exc, f"read container {container.id}")) from exc
 
 
 def without_system_properties(document: Mapping[str, Any]) -> dict[str, Any]:

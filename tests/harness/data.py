@@ -12,9 +12,9 @@ from cosmigrate.store.client import CLIENT_OPTIONS
 from tests.harness.seed import seed
 
 
-def client_for(url: str) -> CosmosClient:
+def client_for(url: str, **options: Any) -> CosmosClient:
     """A client as cosmigrate builds one (its retry options), for the local endpoint or a proxy in front of it."""
-    return CosmosClient(url, credential=EMULATOR_KEY, connection_verify=False, **CLIENT_OPTIONS)
+    return CosmosClient(url, credential=EMULATOR_KEY, connection_verify=False, **CLIENT_OPTIONS, **options)
 
 
 def seeded_container(
