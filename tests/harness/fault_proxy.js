@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /*
- * Fault-injecting HTTPS reverse proxy in front of the local Cosmos DB endpoint (emulator/server.js).
+ * Fault-injecting HTTPS reverse proxy in front of the local Cosmos DB endpoint (cosmigrate/testing/local_endpoint/server.js).
  *
  * Why: the local endpoint never throttles (429), is never unavailable (503) and never cuts a connection; the
  * real service does all three. The azure-cosmos client retries 429 (and 503 a little) itself, but not a write whose

@@ -1,0 +1,887 @@
+"""The data engine: stream a container page by page, hand each document to a function, write the result back.
+
+Why it is built this way (see shared/NOTES.md, "Data work on Cosmos DB"):
+
+- **Memory stays flat.** Readers (one per feed range, at most ``concurrency`` of them) fetch one page at a time
+  with continuation tokens and put its documents into a bounded queue; ``concurrency`` writer threads share the
+  one client (the Python SDK has no bulk API). At most a few pages are held, whatever the container's size.
+- **Nothing is overwritten.** Every write is conditional on the ETag that was read. A 412 means someone else
+  changed the document meanwhile: it is read again by id and partition key and ``fn`` runs on the fresh version.
+- **Faults are survived, exactly once.** 429s are retried by the client; 503s and cut connections by
+  :func:`~cosmigrate.store.client.resilient`, which after an unknown outcome reads the document back (is it what
+  we wrote? is it still the version we read?) before deciding to write again.
+- **Nothing is skipped silently.** A document ``fn`` raises on, or that the service refuses for good (400, 409,
+  413…), goes to the dead-letter file and is counted; more than ``max_failures`` of them fail the run, at the end.
+- **A killed run resumes.** Per feed range, the continuation token after the last page whose documents are all
+  handled is checkpointed every few pages, with running totals; a re-run with the same key starts there and
+  reads again only the pages that were in flight.
+- **RU are budgeted**, from the charge each response reports (a token bucket), and requests carry Cosmos DB
+  priority-based execution (``priority="Low"`` by default) so that production traffic wins under throttling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import json
+import math
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Final, Literal, Protocol, TypeVar
+
+import structlog
+from azure.core import MatchConditions
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+from azure.cosmos import ContainerProxy
+from azure.cosmos import exceptions as cosmos_errors
+
+from cosmigrate.data.checkpoints import CheckpointStore
+from cosmigrate.data.deadletter import DeadLetterFile, one_line
+from cosmigrate.data.errors import CheckpointMismatch, ItemsFailed
+from cosmigrate.data.items import PartitionKeyPaths, request_charge, without_system_properties
+from cosmigrate.data.progress import Progress
+from cosmigrate.data.ratelimit import RuBudget
+from cosmigrate.errors import DatabaseError, UsageError
+from cosmigrate.store.client import NOT_DONE, describe, is_transient, resilient
+
+log = structlog.get_logger("cosmigrate")
+T = TypeVar("T")
+Priority = Literal["Low", "High"]
+WHOLE_CONTAINER = "SELECT * FROM c"
+CHECKPOINT_VERSION = 1
+# A document that keeps changing under us is given up after this many 412s (and dead-lettered).
+MAX_CONFLICTS = 20
+# Statuses that doom every document alike (credentials, rights): the run stops instead of dead-lettering all.
+FATAL_STATUS = frozenset({401, 403})
+PROGRESS_EVERY = 0.5  # seconds between on_progress calls
+CHECKPOINT_SECONDS = 10.0  # a checkpoint is also saved after this long when any page finished
+_END: Final = object()  # queue sentinel: no more documents
+
+
+class Delete:
+    """Type of :data:`DELETE`, what ``fn`` returns to have a document deleted."""
+
+    _instance: Delete | None = None
+
+    def __new__(cls) -> Delete:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+DELETE: Final = Delete()
+"""Returned by ``fn``: delete this document (transform), or leave it out of the target (copy)."""
+
+Document = dict[str, Any]
+TransformResult = Document | Delete | None
+TransformFn = Callable[[Document], TransformResult]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What a run did. ``read`` counts documents the query returned; ``written`` replaced (transform) or upserted
+    into the target (copy); ``unchanged`` documents ``fn`` returned None for (or that were deleted by someone
+    else meanwhile); ``deleted`` documents ``fn`` returned :data:`DELETE` for (in a copy: left out);
+    ``retried_412`` writes that lost a race and were redone on a fresh read; ``ru`` request units charged,
+    ``seconds`` wall time. A resumed run includes the earlier run's totals, of the pages it finished."""
+
+    read: int = 0
+    written: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    dead_lettered: int = 0
+    retried_412: int = 0
+    ru: float = 0.0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, int | float]:
+        return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Totals:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class Outcome(enum.Enum):
+    WRITTEN = "written"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+    DEAD = "dead_lettered"
+    CONFLICT = "conflict"  # 412: someone else changed it; read again
+    GONE = "gone"  # 404: someone else deleted it
+
+
+class DocumentFailed(Exception):
+    """This document cannot be migrated (fn raised, or the service refused it for good): dead-letter it."""
+
+
+class Handler(Protocol):
+    """Does the work for one document read from the source; returns WRITTEN, UNCHANGED or DELETED."""
+
+    def __call__(self, document: Document) -> Outcome: ...
+
+
+@dataclass
+class _Counts:
+    read: int = 0
+    written: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    dead_lettered: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        name = outcome.value
+        setattr(self, name, getattr(self, name) + 1)
+
+    def merge(self, other: _Counts) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    @property
+    def handled(self) -> int:
+        return self.written + self.unchanged + self.deleted + self.dead_lettered
+
+
+@dataclass
+class _RangeState:
+    """One feed range: where reading resumes, whether it is finished, and its pages not yet all handled."""
+
+    feed_range: dict[str, Any]
+    continuation: str | None = None
+    finished: bool = False
+    pages: deque[_Page] = field(default_factory=deque)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"range": self.feed_range, "continuation": self.continuation, "finished": self.finished}
+
+
+@dataclass(eq=False)
+class _Page:
+    state: _RangeState
+    after: str | None  # the continuation token after this page; None after the range's last page
+    pending: int
+    counts: _Counts = field(default_factory=_Counts)
+    done: bool = False
+
+
+class Requests:
+    """Every request of a run goes through here: its RU charge is taken from its own response (``response_hook``,
+    not the client's shared ``last_response_headers``), the budget is respected, the priority is set."""
+
+    def __init__(self, budget: RuBudget | None, priority: Priority | None) -> None:
+        self.budget = budget
+        self.options: dict[str, Any] = {"priority": priority} if priority is not None else {}
+        self.ru = 0.0
+        self._lock = threading.Lock()
+
+    def call(self, action: Callable[[dict[str, Any]], T]) -> T:
+        """``action(options)`` must pass ``options`` (response_hook, priority) as keywords to one SDK call."""
+        reserved = self.budget.acquire() if self.budget is not None else 0.0
+        charged = 0.0
+
+        def hook(headers: Any, _body: Any) -> None:
+            nonlocal charged
+            charged += request_charge(headers)
+
+        try:
+            return action({"response_hook": hook, **self.options})
+        finally:
+            with self._lock:
+                self.ru += charged
+            if self.budget is not None:
+                self.budget.settle(reserved, charged)
+
+
+def run_step(step: str, action: Callable[[], T], recover: Callable[[], T] | None = None) -> T:
+    """:func:`resilient`, then sort what is left: refused for good → :class:`DocumentFailed` (dead letter);
+    transient after every retry, or refused for every document alike → :class:`DatabaseError` (stop the run)."""
+    try:
+        return resilient(step, action, recover)
+    except cosmos_errors.CosmosHttpResponseError as exc:
+        if is_transient(exc) or exc.status_code in FATAL_STATUS:
+            raise DatabaseError(describe(exc, step)) from exc
+        message = one_line(str(getattr(exc, "message", "") or exc))[:500]
+        raise DocumentFailed(f"{step}: Cosmos DB answered {exc.status_code} ({message})") from exc
+    except (ServiceRequestError, ServiceResponseError, cosmos_errors.CosmosClientTimeoutError) as exc:
+        raise DatabaseError(describe(exc, step)) from exc
+
+
+def read_step(step: str, action: Callable[[], T]) -> T:
+    """A read every document depends on (a page, the feed ranges, a count): retried, then fatal as a
+    :class:`DatabaseError` with the service's message on one line."""
+    try:
+        return resilient(step, action)
+    except (cosmos_errors.CosmosHttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
+        raise DatabaseError(describe(exc, step)) from exc
+
+
+def read_page(
+    container: ContainerProxy,
+    requests: Requests,
+    query: str,
+    parameters: list[dict[str, Any]] | None,
+    feed_range: dict[str, Any],
+    continuation: str | None,
+    page_size: int,
+) -> tuple[list[Document], str | None]:
+    """One page of ``query`` over ``feed_range`` from ``continuation``: its documents and the token after it
+    (None at the end). A fresh iterator per page, so that a retried page starts from a known token."""
+
+    def fetch(options: dict[str, Any]) -> tuple[list[Document], str | None]:
+        extra: dict[str, Any] = {"parameters": parameters} if parameters else {}
+        pager: Any = container.query_items(
+            query, feed_range=feed_range, max_item_count=page_size, **extra, **options
+        ).by_page(continuation)
+        try:
+            page = list(next(pager))
+        except StopIteration:
+            return [], None
+        return page, pager.continuation_token
+
+    return read_step(f"read a page of {container.id}", lambda: requests.call(fetch))
+
+
+def read_feed_ranges(container: ContainerProxy) -> list[dict[str, Any]]:
+    return read_step(f"read the feed ranges of {container.id}", lambda: [dict(r) for r in container.read_feed_ranges()])
+
+
+def count_documents(container: ContainerProxy, requests: Requests) -> int:
+    """``SELECT VALUE COUNT(1)``: the estimate of a progress bar, and the check of a copy and an import."""
+
+    def count(options: dict[str, Any]) -> int:
+        result: Any = container.query_items(
+            "SELECT VALUE COUNT(1) FROM c", enable_cross_partition_query=True, **options
+        )
+        return int(sum(int(n) for n in result))
+
+    return read_step(f"count the documents of {container.id}", lambda: requests.call(count))
+
+
+def query_fingerprint(query: str, parameters: list[dict[str, Any]] | None) -> str:
+    text = json.dumps([query, parameters or []], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def database_id(container: ContainerProxy) -> str:
+    link = str(getattr(container, "container_link", ""))
+    parts = link.strip("/").split("/")
+    return parts[1] if len(parts) >= 4 and parts[0] == "dbs" else ""
+
+
+class Engine:
+    """One run: readers → bounded queue → writers, with checkpoints, progress and the dead-letter file.
+
+    Internal: use :func:`transform_items` or :func:`~cosmigrate.data.copy.copy_container`.
+    """
+
+    def __init__(
+        self,
+        *,
+        operation: str,
+        source: ContainerProxy,
+        handler_factory: Callable[[Engine], Handler],
+        query: str | None,
+        parameters: list[dict[str, Any]] | None,
+        concurrency: int,
+        page_size: int,
+        max_ru_per_second: float | None,
+        priority: Priority | None,
+        max_failures: int,
+        checkpoints: CheckpointStore | None,
+        checkpoint_key: str,
+        checkpoint_every: int,
+        identity: dict[str, Any],
+        dead_letter: Path | None,
+        on_progress: Callable[[Progress], None] | None,
+        should_continue: Callable[[], None] | None,
+    ) -> None:
+        _validate(concurrency, page_size, max_ru_per_second, priority, max_failures, checkpoint_every)
+        self.operation = operation
+        self.source = source
+        self.query = query or WHOLE_CONTAINER
+        self.parameters = parameters
+        self.concurrency = concurrency
+        self.page_size = page_size
+        self.max_failures = max_failures
+        self.checkpoints = checkpoints
+        self.checkpoint_key = checkpoint_key
+        self.checkpoint_every = checkpoint_every
+        self.identity = identity
+        self.on_progress = on_progress
+        self.should_continue = should_continue
+        self.requests = Requests(RuBudget(max_ru_per_second) if max_ru_per_second else None, priority)
+        self.dead_letter = DeadLetterFile(
+            (dead_letter or Path(f"cosmigrate-dead-letter-{source.id}.jsonl")).absolute(), operation, source.id
+        )
+        self.keys = PartitionKeyPaths.of(source)
+        self.handler = handler_factory(self)
+        self.extra_state: dict[str, Any] = {}
+        # bookkeeping, under self._lock
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._live = _Counts()  # this run, every document read and handled so far
+        self._restored = _Counts()  # the earlier runs' finished pages, from the checkpoint
+        self._failures_logged = 0
+        self._committed = _Counts()  # earlier runs + this run's finished pages (what a checkpoint holds)
+        self._retried_412 = 0
+        self._restored_ru = 0.0
+        self._restored_seconds = 0.0
+        self._pages_committed = 0
+        self._ranges: list[_RangeState] = []
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2 * page_size)
+        # a reader waits while this many pages of its range are not all handled (bounds what a resume re-reads)
+        self.window = 2 + concurrency + 1
+        self._continue_lock = threading.Lock()
+        self._pending_ranges: deque[_RangeState] = deque()
+        self._started = 0.0
+        self._restored_once = False
+
+    # ---- the run -------------------------------------------------------------------------------------------
+
+    def restore(self) -> dict[str, Any]:
+        """Load the checkpoint (or read the feed ranges when there is none); returns the operation's own saved
+        state (``extra_state``), which a caller may change before :meth:`run` (it is saved with every checkpoint)."""
+        if not self._restored_once:
+            self._restore()
+            self._restored_once = True
+        return self.extra_state
+
+    def run(self, total: int | None = None) -> Totals:
+        self.restore()
+        self._started = time.monotonic()
+        self._pending_ranges.extend(s for s in self._ranges if not s.finished)
+        readers = [
+            threading.Thread(target=self._reader, name=f"cosmigrate-read-{i}", daemon=True)
+            for i in range(min(len(self._pending_ranges), self.concurrency))
+        ]
+        writers = [
+            threading.Thread(target=self._writer, name=f"cosmigrate-write-{i}", daemon=True)
+            for i in range(self.concurrency)
+        ]
+        for thread in readers + writers:
+            thread.start()
+        try:
+            self._supervise(readers, writers, total)
+        except BaseException as exc:  # Ctrl-C, SIGTERM handlers, on_progress raising: stop cleanly, then re-raise
+            self._fail(exc)
+        finally:
+            self._stop_threads(readers, writers)
+            self.dead_letter.close()
+        totals = self.totals()
+        if self._error is not None:
+            try:
+                self._save_checkpoint()
+            except Exception as exc:  # keep the original error; the previous checkpoint still holds
+                log.warning("could not save the checkpoint", key=self.checkpoint_key, error=one_line(str(exc)))
+            log.info(f"{self.operation} stopped", container=self.source.id, **totals.to_dict())
+            raise self._error
+        if self.checkpoints is not None:
+            try:
+                self.checkpoints.clear(self.checkpoint_key)
+            except Exception as exc:  # harmless: a re-run finds every range finished and reads nothing
+                log.warning("could not clear the checkpoint", key=self.checkpoint_key, error=one_line(str(exc)))
+        self._report(total, finished=True)
+        if totals.dead_lettered > self.max_failures:
+            raise ItemsFailed(
+                f"{self.operation} of container {self.source.id}: {totals.dead_lettered} document(s) failed, more "
+                f"than max_failures={self.max_failures}; they are listed in {self.dead_letter.path}; fix fn or "
+                "the documents and run again",
+                totals,
+                self.dead_letter.path,
+            )
+        return totals
+
+    def totals(self) -> Totals:
+        with self._lock:
+            committed_and_live = _Counts()
+            committed_and_live.merge(self._restored)
+            committed_and_live.merge(self._live)
+            return Totals(
+                read=committed_and_live.read,
+                written=committed_and_live.written,
+                unchanged=committed_and_live.unchanged,
+                deleted=committed_and_live.deleted,
+                dead_lettered=committed_and_live.dead_lettered,
+                retried_412=self._retried_412,
+                ru=self._restored_ru + self.requests.ru,
+                seconds=self._restored_seconds + (time.monotonic() - self._started),
+            )
+
+    def count_conflict(self) -> None:
+        with self._lock:
+            self._retried_412 += 1
+
+    def _supervise(self, readers: list[threading.Thread], writers: list[threading.Thread], total: int | None) -> None:
+        readers_done = False
+        last_progress = 0.0
+        last_save, saved_pages = time.monotonic(), self._pages_committed
+        while True:
+            with self._wakeup:
+                self._wakeup.wait(timeout=0.2)
+                error = self._error
+                pages = self._pages_committed
+            if error is not None:
+                return
+            if self.checkpoints is not None and (
+                pages - saved_pages >= self.checkpoint_every
+                or (pages > saved_pages and time.monotonic() - last_save >= CHECKPOINT_SECONDS)
+            ):
+                self._save_checkpoint()
+                last_save, saved_pages = time.monotonic(), pages
+            if time.monotonic() - last_progress >= PROGRESS_EVERY:
+                last_progress = time.monotonic()
+                self._report(total, finished=False)
+            if not readers_done and not any(t.is_alive() for t in readers):
+                readers_done = True
+                for _ in writers:
+                    if not self._put(_END):
+                        return
+            if readers_done and not any(t.is_alive() for t in writers):
+                return
+
+    def _stop_threads(self, readers: list[threading.Thread], writers: list[threading.Thread]) -> None:
+        if self._error is not None:
+            self._stop.set()
+        for thread in readers + writers:
+            while thread.is_alive():
+                try:
+                    thread.join(timeout=0.5)
+                except BaseException as exc:  # a second Ctrl-C while stopping: stop harder, keep joining
+                    self._fail(exc)
+                    self._stop.set()
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._wakeup:
+            if self._error is None:
+                self._error = exc
+            self._stop.set()
+            self._wakeup.notify_all()
+
+    # ---- readers -------------------------------------------------------------------------------------------
+
+    def _reader(self) -> None:
+        try:
+            while not self._stop.is_set():
+                with self._lock:
+                    if not self._pending_ranges:
+                        return
+                    state = self._pending_ranges.popleft()
+                self._read_range(state)
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _read_range(self, state: _RangeState) -> None:
+        continuation = state.continuation
+        while not self._stop.is_set():
+            if not self._may_continue() or not self._wait_for_window(state):
+                return
+            documents, after = read_page(
+                self.source, self.requests, self.query, self.parameters, state.feed_range, continuation, self.page_size
+            )
+            page = _Page(state, after, len(documents))
+            with self._lock:
+                state.pages.append(page)
+                self._live.read += len(documents)
+                page.counts.read = len(documents)
+                if not documents:
+                    self._page_done(page)
+            for document in documents:
+                if not self._put((document, page)):
+                    return
+            if after is None:
+                return
+            continuation = after
+
+    def _may_continue(self) -> bool:
+        """Between pages: ask the caller (e.g. "is my migration lock still mine?"); its exception stops the run."""
+        if self.should_continue is None:
+            return True
+        with self._continue_lock:
+            if self._stop.is_set():
+                return False
+            try:
+                self.should_continue()
+            except BaseException as exc:
+                self._fail(exc)
+                return False
+        return True
+
+    def _wait_for_window(self, state: _RangeState) -> bool:
+        with self._wakeup:
+            while len(state.pages) >= self.window:
+                if self._stop.is_set():
+                    return False
+                self._wakeup.wait(timeout=0.2)
+        return not self._stop.is_set()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    # ---- writers -------------------------------------------------------------------------------------------
+
+    def _writer(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    item = self._queue.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if item is _END:
+                    return
+                document, page = item
+                try:
+                    outcome = self.handler(document)
+                except DocumentFailed as failure:
+                    self._dead(document, str(failure))
+                    outcome = Outcome.DEAD
+                self._handled(page, outcome)
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _dead(self, document: Document, error: str) -> None:
+        with self._lock:
+            self._failures_logged += 1
+            logged = self._failures_logged
+        if logged <= 10:  # the file has them all; the log shows the first few
+            log.warning(
+                f"{self.operation}: document failed", container=self.source.id, id=document.get("id"), error=error
+            )
+        self.dead_letter.add(document.get("id"), self.keys.printable(document), error)
+
+    def _handled(self, page: _Page, outcome: Outcome) -> None:
+        with self._lock:
+            self._live.add(outcome)
+            page.counts.add(outcome)
+            page.pending -= 1
+            if page.pending == 0:
+                self._page_done(page)
+
+    def _page_done(self, page: _Page) -> None:
+        """Under the lock: a page is all handled; move its range's checkpoint over every finished page in front."""
+        page.done = True
+        state = page.state
+        while state.pages and state.pages[0].done:
+            finished = state.pages.popleft()
+            state.continuation = finished.after
+            state.finished = finished.after is None
+            self._committed.merge(finished.counts)
+            self._pages_committed += 1
+        self._wakeup.notify_all()
+
+    # ---- checkpoints and progress --------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        state = self.checkpoints.load(self.checkpoint_key) if self.checkpoints is not None else None
+        if state is None:
+            self._ranges = [_RangeState(r) for r in read_feed_ranges(self.source)]
+            return
+        if state.get("version") != CHECKPOINT_VERSION or state.get("identity") != self.identity:
+            raise CheckpointMismatch(
+                f"checkpoint {self.checkpoint_key!r} was saved by another run ({state.get('identity')}); pass "
+                "another checkpoint_key, or clear that checkpoint if its run is abandoned"
+            )
+        self._ranges = [
+            _RangeState(dict(r["range"]), r.get("continuation"), bool(r.get("finished"))) for r in state["ranges"]
+        ]
+        totals = Totals.from_dict(state.get("totals") or {})
+        self._restored = _Counts(totals.read, totals.written, totals.unchanged, totals.deleted, totals.dead_lettered)
+        self._committed.merge(self._restored)
+        self._retried_412 = totals.retried_412
+        self._restored_ru = totals.ru
+        self._restored_seconds = totals.seconds
+        self.extra_state = dict(state.get("extra") or {})
+        log.info(
+            f"{self.operation} resumes from its checkpoint",
+            container=self.source.id,
+            key=self.checkpoint_key,
+            done=self._restored.handled,
+            ranges_left=sum(1 for r in self._ranges if not r.finished),
+        )
+
+    def _save_checkpoint(self) -> None:
+        if self.checkpoints is None:
+            return
+        with self._lock:
+            committed = self._committed
+            state = {
+                "version": CHECKPOINT_VERSION,
+                "identity": self.identity,
+                "ranges": [r.to_dict() for r in self._ranges],
+                "totals": Totals(
+                    read=committed.read,
+                    written=committed.written,
+                    unchanged=committed.unchanged,
+                    deleted=committed.deleted,
+                    dead_lettered=committed.dead_lettered,
+                    retried_412=self._retried_412,
+                    ru=self._restored_ru + self.requests.ru,
+                    seconds=self._restored_seconds + (time.monotonic() - self._started),
+                ).to_dict(),
+                "extra": self.extra_state,
+            }
+        self.checkpoints.save(self.checkpoint_key, state)
+
+    def _report(self, total: int | None, finished: bool) -> None:
+        if self.on_progress is None:
+            return
+        totals = self.totals()
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        with self._lock:
+            done_here = self._live.handled
+        self.on_progress(
+            Progress(
+                operation=self.operation,
+                container=self.source.id,
+                done=done_here + self._restored.handled,
+                total=total,
+                items_per_second=done_here / elapsed,
+                ru_per_second=self.requests.ru / elapsed,
+                ru=totals.ru,
+                elapsed=totals.seconds,
+                finished=finished,
+            )
+        )
+
+
+def _validate(
+    concurrency: int,
+    page_size: int,
+    max_ru_per_second: float | None,
+    priority: Priority | None,
+    max_failures: int,
+    checkpoint_every: int,
+) -> None:
+    problems = []
+    if not 1 <= concurrency <= 256:
+        problems.append(f"concurrency must be 1-256, not {concurrency}")
+    if not 1 <= page_size <= 10_000:
+        problems.append(f"page_size must be 1-10000, not {page_size}")
+    if max_ru_per_second is not None and not (max_ru_per_second > 0 and math.isfinite(max_ru_per_second)):
+        problems.append(f"max_ru_per_second must be a positive number, not {max_ru_per_second}")
+    if priority not in ("Low", "High", None):
+        problems.append(f"priority must be 'Low', 'High' or None, not {priority!r}")
+    if max_failures < 0:
+        problems.append(f"max_failures must be 0 or more, not {max_failures}")
+    if checkpoint_every < 1:
+        problems.append(f"checkpoint_every must be 1 or more, not {checkpoint_every}")
+    if problems:
+        raise UsageError("; ".join(problems))
+
+
+# ---- transform_items ---------------------------------------------------------------------------------------
+
+
+class TransformHandler:
+    """Replace in place: fn on the version read, an ETag-conditional write, a fresh read and fn again on 412."""
+
+    def __init__(self, engine: Engine, fn: TransformFn) -> None:
+        self.engine = engine
+        self.container = engine.source
+        self.requests = engine.requests
+        self.keys = engine.keys
+        self.fn = fn
+
+    def __call__(self, document: Document) -> Outcome:
+        current = document
+        for _ in range(MAX_CONFLICTS + 1):
+            if "id" not in current or "_etag" not in current:
+                raise UsageError(
+                    f"transform of {self.container.id}: the query must return whole documents (with id and _etag, "
+                    "e.g. SELECT * FROM c WHERE …), not a projection"
+                )
+            doc_id, etag, key = current["id"], current["_etag"], self.keys.value(current)
+            result = apply(self.fn, current)
+            if result is None:
+                return Outcome.UNCHANGED
+            if isinstance(result, Delete):
+                outcome = self._delete(doc_id, key, etag)
+            else:
+                self._check_identity(doc_id, key, result)
+                outcome = self._replace(doc_id, key, etag, result)
+            if outcome is Outcome.GONE:
+                return Outcome.UNCHANGED  # deleted by someone else meanwhile: nothing left to change
+            if outcome is not Outcome.CONFLICT:
+                return outcome
+            self.engine.count_conflict()
+            fresh = self._read(doc_id, key)
+            if fresh is None:
+                return Outcome.UNCHANGED
+            current = fresh
+        raise DocumentFailed(f"the document changed {MAX_CONFLICTS} times while being transformed; run again")
+
+    def _check_identity(self, doc_id: Any, key: Any, result: Document) -> None:
+        if result.get("id") != doc_id:
+            raise DocumentFailed(f"fn changed the id to {result.get('id')!r}: ids cannot change in place")
+        if self.keys.value(result) != key:
+            raise DocumentFailed(
+                "fn changed the partition key value: it cannot change in place; use copy_container into a new container"
+            )
+
+    def _read(self, doc_id: Any, key: Any) -> Document | None:
+        return run_step(f"read document {doc_id}", lambda: self._read_once(doc_id, key))
+
+    def _read_once(self, doc_id: Any, key: Any) -> Document | None:
+        try:
+            return dict(self.requests.call(lambda o: self.container.read_item(doc_id, partition_key=key, **o)))
+        except cosmos_errors.CosmosResourceNotFoundError:
+            return None
+
+    def _replace(self, doc_id: Any, key: Any, etag: str, body: Document) -> Outcome:
+        def replace() -> Outcome:
+            try:
+                self.requests.call(
+                    lambda o: self.container.replace_item(
+                        doc_id, body, etag=etag, match_condition=MatchConditions.IfNotModified, **o
+                    )
+                )
+                return Outcome.WRITTEN
+            except cosmos_errors.CosmosAccessConditionFailedError:
+                return Outcome.CONFLICT
+            except cosmos_errors.CosmosResourceNotFoundError:
+                return Outcome.GONE
+
+        def read_back() -> Outcome:  # the connection was cut: did our write happen?
+            fresh = self._read_once(doc_id, key)
+            if fresh is None:
+                return Outcome.GONE
+            if fresh.get("_etag") == etag:
+                return NOT_DONE  # type: ignore[no-any-return]  # still the version we read: write again
+            if without_system_properties(fresh) == without_system_properties(body):
+                return Outcome.WRITTEN
+            return Outcome.CONFLICT  # someone else wrote after us or instead of us: run fn on what is there
+
+        return run_step(f"replace document {doc_id}", replace, read_back)
+
+    def _delete(self, doc_id: Any, key: Any, etag: str) -> Outcome:
+        def delete() -> Outcome:
+            try:
+                self.requests.call(
+                    lambda o: self.container.delete_item(
+                        doc_id, partition_key=key, etag=etag, match_condition=MatchConditions.IfNotModified, **o
+                    )
+                )
+                return Outcome.DELETED
+            except cosmos_errors.CosmosAccessConditionFailedError:
+                return Outcome.CONFLICT
+            except cosmos_errors.CosmosResourceNotFoundError:
+                return Outcome.GONE
+
+        def read_back() -> Outcome:
+            fresh = self._read_once(doc_id, key)
+            if fresh is None:
+                return Outcome.DELETED
+            return NOT_DONE if fresh.get("_etag") == etag else Outcome.CONFLICT
+
+        return run_step(f"delete document {doc_id}", delete, read_back)
+
+
+def apply(fn: TransformFn, document: Document) -> TransformResult:
+    """Call fn; anything it raises, or a result of the wrong type, dead-letters the document."""
+    try:
+        result = fn(document)
+    except Exception as exc:
+        raise DocumentFailed(f"fn raised {type(exc).__name__}: {exc}") from exc
+    if result is None or isinstance(result, Delete | dict):
+        return result
+    raise DocumentFailed(f"fn returned {type(result).__name__}; it must return a dict, None or DELETE")
+
+
+def default_checkpoint_key(operation: str, container: ContainerProxy, query: str | None, params: Any) -> str:
+    return f"{operation}:{database_id(container)}:{container.id}:{query_fingerprint(query or WHOLE_CONTAINER, params)}"
+
+
+def transform_items(
+    container: ContainerProxy,
+    fn: TransformFn,
+    *,
+    query: str | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+    concurrency: int = 8,
+    page_size: int = 100,
+    max_ru_per_second: float | None = None,
+    priority: Priority | None = "Low",
+    max_failures: int = 0,
+    checkpoints: CheckpointStore | None = None,
+    checkpoint_key: str | None = None,
+    checkpoint_every: int = 5,
+    dead_letter: Path | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_continue: Callable[[], None] | None = None,
+) -> Totals:
+    """Apply ``fn`` to every document of ``container`` (or every result of ``query``) and write the results back.
+
+    ``fn(document)`` returns the new document (same id and partition key value), ``None`` to leave it as it is
+    (no write, no RU), or :data:`DELETE` to delete it. It may mutate and return its argument. It is called again
+    on a fresh read when a write loses a race (412): it must not have side effects outside its result.
+
+    **fn must be idempotent, or the query must exclude documents already done** (``WHERE NOT IS_DEFINED(c.v2)``):
+    after a kill the pages that were in flight are read and transformed again, and a finished run run again
+    goes over everything again. Prefer returning ``None`` for a document that is already right.
+
+    Writes are ETag-conditional on the version read, so a concurrent update is never overwritten; transient
+    errors (429 after the client's retries, 503, cut connections) are retried with a read-back where the outcome
+    is unknown. A document fn raises on or the service refuses for good goes to ``dead_letter`` (JSON Lines:
+    id, partition key, error, when; default ``./cosmigrate-dead-letter-<container>.jsonl``), and the run raises
+    :class:`~cosmigrate.data.errors.ItemsFailed` at its end when more than ``max_failures`` did. Errors that doom
+    every document (the endpoint unreachable after retries, 401/403) stop the run with
+    :class:`~cosmigrate.errors.DatabaseError`.
+
+    ``concurrency`` writer threads share the container's client (keep it at or below 8 with the default
+    connection pool of 10); ``page_size`` documents per query page; ``max_ru_per_second`` caps the RU this run
+    spends (measured from each response's charge); ``priority`` is Cosmos DB priority-based execution (``"Low"``
+    lets production traffic win when the account throttles; it needs the feature on the account, else ignored).
+
+    With ``checkpoints``, progress is saved every ``checkpoint_every`` finished pages under ``checkpoint_key``
+    (default: derived from the container and the query; pass one per migration, e.g. its revision, when two
+    migrations transform the same container) and a re-run with the same key resumes there; the checkpoint is
+    cleared when the run went through every document. ``should_continue()`` is called between pages; if it
+    raises, the run stops (threads joined, finished pages checkpointed) and its exception propagates.
+    ``on_progress`` receives a :class:`~cosmigrate.data.progress.Progress` about twice a second.
+    """
+    engine = Engine(
+        operation="transform",
+        source=container,
+        handler_factory=lambda engine: TransformHandler(engine, fn),
+        query=query,
+        parameters=parameters,
+        concurrency=concurrency,
+        page_size=page_size,
+        max_ru_per_second=max_ru_per_second,
+        priority=priority,
+        max_failures=max_failures,
+        checkpoints=checkpoints,
+        checkpoint_key=checkpoint_key or default_checkpoint_key("transform", container, query, parameters),
+        checkpoint_every=checkpoint_every,
+        identity={
+            "operation": "transform",
+            "container": container.id,
+            "database": database_id(container),
+            "query": query_fingerprint(query or WHOLE_CONTAINER, parameters),
+        },
+        dead_letter=dead_letter,
+        on_progress=on_progress,
+        should_continue=should_continue,
+    )
+    total = None
+    if query is None and on_progress is not None:
+        with contextlib.suppress(Exception):
+            total = count_documents(container, engine.requests)
+    return engine.run(total)

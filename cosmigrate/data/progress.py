@@ -1,0 +1,105 @@
+"""Progress of a data run: a snapshot the engine sends out, and a renderer for people and for CI logs.
+
+The engine knows nothing about terminals: it calls ``on_progress(Progress)`` about twice a second and once at
+the end. :class:`ProgressRenderer` turns that into a tqdm bar (items, items/s, RU/s, ETA) when stderr is a
+terminal, and into a structlog line every few seconds otherwise, so that a CI log shows a long migration moving
+without thousands of carriage returns.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, TextIO
+
+import structlog
+from tqdm import tqdm
+
+log = structlog.get_logger("cosmigrate")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is. ``done`` counts documents handled (written, unchanged, deleted or dead-lettered), including
+    those of an earlier run this one resumed; ``total`` is an estimate (a count taken at the start) or None."""
+
+    operation: str
+    container: str
+    done: int
+    total: int | None
+    items_per_second: float
+    ru_per_second: float
+    ru: float
+    elapsed: float
+    finished: bool = False
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the current rate, when a total is known and the rate is not zero."""
+        if self.total is None or self.items_per_second <= 0:
+            return None
+        return max(self.total - self.done, 0) / self.items_per_second
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "eta_seconds": self.eta_seconds}
+
+
+class ProgressRenderer:
+    """``on_progress`` for a command line: a bar on a terminal, a log line every ``interval`` seconds otherwise.
+
+    Call :meth:`close` when the run ends early (an exception): a finished snapshot closes the bar by itself.
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, interval: float = 5.0, tty: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval = interval
+        self.tty = self._isatty() if tty is None else tty
+        self._bar: tqdm[Any] | None = None
+        self._last_log = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        if self.tty:
+            self._draw(progress)
+        elif progress.finished or time.monotonic() - self._last_log >= self.interval:
+            self._last_log = time.monotonic()
+            eta = progress.eta_seconds
+            log.info(
+                f"{progress.operation} {'done' if progress.finished else 'progress'}",
+                container=progress.container,
+                done=progress.done,
+                total=progress.total,
+                items_per_second=round(progress.items_per_second, 1),
+                ru_per_second=round(progress.ru_per_second, 1),
+                eta_seconds=None if eta is None else round(eta),
+            )
+        if progress.finished:
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def _draw(self, progress: Progress) -> None:
+        if self._bar is None:
+            self._bar = tqdm(
+                total=progress.total,
+                initial=progress.done,
+                desc=f"{progress.operation} {progress.container}",
+                unit="doc",
+                file=self.stream,
+                dynamic_ncols=True,
+                leave=True,
+            )
+        if progress.total is not None and progress.total < progress.done:
+            self._bar.total = progress.done  # the estimate was low (documents were added meanwhile)
+        self._bar.n = progress.done
+        self._bar.set_postfix_str(f"{progress.ru_per_second:.0f} RU/s", refresh=False)
+        self._bar.refresh()
+
+    def _isatty(self) -> bool:
+        try:
+            return bool(self.stream.isatty())
+        except (AttributeError, ValueError, OSError):
+            return False

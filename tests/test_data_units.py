@@ -1,0 +1,132 @@
+"""The data engine's pure parts, without an endpoint: the RU token bucket, the progress renderer, partition key
+values, the dead-letter file."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import pytest
+from azure.cosmos.partition_key import NonePartitionKeyValue
+from structlog.testing import capture_logs
+
+from cosmigrate.data import DELETE, Progress, ProgressRenderer, Totals
+from cosmigrate.data.deadletter import DeadLetterFile, read_dead_letters
+from cosmigrate.data.engine import Delete
+from cosmigrate.data.items import PartitionKeyPaths, request_charge, without_system_properties
+from cosmigrate.data.ratelimit import RuBudget
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_the_budget_holds_the_average_to_its_rate_whatever_each_request_costs() -> None:
+    clock = FakeClock()
+    budget = RuBudget(100, clock=clock, sleep=clock.sleep)
+    charges = [1.0, 25.0, 3.0, 60.0, 5.0] * 40  # cheap reads and dear writes, as a migration mixes them
+    for charge in charges:
+        reserved = budget.acquire()
+        budget.settle(reserved, charge)
+    spent = sum(charges)
+    # one request may overdraw by its own charge; over the run the average stays at the budget
+    assert spent / clock.now <= 100 * 1.05, f"{spent / clock.now:.0f} RU/s"
+    assert spent / (clock.now + 60 / 100) >= 100 * 0.9  # and it does not wait much longer than it must
+
+
+def test_the_budget_is_shared_by_threads() -> None:
+    budget = RuBudget(2000)
+    granted: list[float] = []
+
+    def work() -> None:
+        for _ in range(50):
+            reserved = budget.acquire()
+            budget.settle(reserved, 10.0)
+            granted.append(10.0)
+
+    import time
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(granted) == 2000 and time.monotonic() - started >= 0.8  # 2000 RU at 2000 RU/s from an empty bucket
+
+
+def test_a_budget_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        RuBudget(0)
+
+
+def test_on_a_terminal_progress_is_a_bar_with_rate_ru_and_eta() -> None:
+    stream = io.StringIO()
+    render = ProgressRenderer(stream, tty=True)
+    render(Progress("transform", "orders", 400, 1000, 200.0, 210.0, 420.0, 2.0))
+    render(Progress("transform", "orders", 1000, 1000, 250.0, 260.0, 1040.0, 4.0, finished=True))
+    text = stream.getvalue()
+    assert "transform orders" in text and "1000/1000" in text and "RU/s" in text and "doc/s" in text
+
+
+def test_without_a_terminal_progress_is_a_log_line_every_few_seconds_and_one_at_the_end() -> None:
+    render = ProgressRenderer(io.StringIO(), interval=3600, tty=False)
+    with capture_logs() as logs:
+        for done in (100, 200, 300):
+            render(Progress("copy", "orders", done, 1000, 100.0, 90.0, 1.0, 1.0))
+        render(Progress("copy", "orders", 1000, 1000, 100.0, 90.0, 1.0, 10.0, finished=True))
+    assert [entry["event"] for entry in logs] == ["copy progress", "copy done"]
+    assert logs[0]["done"] == 100 and logs[0]["eta_seconds"] == 9 and logs[1]["done"] == 1000
+
+
+def test_progress_eta_needs_a_total_and_a_rate() -> None:
+    assert Progress("t", "c", 10, None, 5.0, 1.0, 1.0, 1.0).eta_seconds is None
+    assert Progress("t", "c", 10, 110, 0.0, 1.0, 1.0, 1.0).eta_seconds is None
+    assert Progress("t", "c", 10, 110, 5.0, 1.0, 1.0, 1.0).eta_seconds == 20
+
+
+def test_partition_key_values_for_point_operations() -> None:
+    single = PartitionKeyPaths({"paths": ["/tenant/id"], "kind": "Hash"})
+    assert single.value({"tenant": {"id": "t1"}}) == "t1"
+    assert single.value({"tenant": {}}) is NonePartitionKeyValue  # the "undefined" partition, not JSON null
+    assert single.value({"tenant": {"id": None}}) is None
+    assert single.printable({}) is None
+    hierarchical = PartitionKeyPaths({"paths": ["/a", "/b"], "kind": "MultiHash"})
+    assert hierarchical.value({"a": 1, "b": "x"}) == [1, "x"]
+
+
+def test_system_properties_and_charges() -> None:
+    stored = {"id": "1", "_rid": "r", "_etag": "e", "_ts": 1, "_self": "s", "_attachments": "a", "_mine": 2}
+    assert without_system_properties(stored) == {"id": "1", "_mine": 2}  # a user's own _field stays
+    assert request_charge({"x-ms-request-charge": "5.71"}) == 5.71
+    assert request_charge({}) == 0 and request_charge({"x-ms-request-charge": "n/a"}) == 0
+
+
+def test_dead_letter_lines_are_one_line_each_and_appended(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "dead.jsonl"
+    first = DeadLetterFile(path, "transform", "orders")
+    first.add("1", "p", "boom\n  at line 2")
+    first.close()
+    second = DeadLetterFile(path, "transform", "orders")  # a resumed run adds to the file
+    second.add("2", ["a", 1], "413 too large")
+    second.close()
+    lines = read_dead_letters(path)
+    assert [(line["id"], line["partitionKey"], line["error"]) for line in lines] == [
+        ("1", "p", "boom at line 2"),
+        ("2", ["a", 1], "413 too large"),
+    ]
+    assert len(path.read_text().splitlines()) == 2
+
+
+def test_delete_is_one_sentinel_and_totals_round_trip() -> None:
+    assert Delete() is DELETE and repr(DELETE) == "DELETE"
+    totals = Totals(read=3, written=2, unchanged=1, ru=2.5, seconds=1.25)
+    assert Totals.from_dict({**totals.to_dict(), "unknown": 1}) == totals
