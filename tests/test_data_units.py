@@ -13,9 +13,9 @@ from structlog.testing import capture_logs
 
 from cosmigrate.data import DELETE, Progress, ProgressRenderer, Totals
 from cosmigrate.data.deadletter import DeadLetterFile, read_dead_letters
-from cosmigrate.data.engine import Delete
 from cosmigrate.data.items import PartitionKeyPaths, request_charge, without_system_properties
 from cosmigrate.data.ratelimit import RuBudget
+from cosmigrate.model.documents import Delete
 
 
 class FakeClock:

@@ -23,13 +23,14 @@ from typing import Any
 from azure.cosmos import DatabaseProxy
 
 from cosmigrate.app.context import connected, database_exists, missing, open_for_up
+from cosmigrate.app.datasteps import RunData
 from cosmigrate.app.results import PlanResult, RunResult
 from cosmigrate.app.runner import Runner
 from cosmigrate.app.state import Evaluation, evaluate, refuse
 from cosmigrate.config import Config
 from cosmigrate.errors import DefinitionConflict, PreconditionRefused, ScriptError, UsageError
 from cosmigrate.model.state import DatabaseState
-from cosmigrate.ops.cosmos_impl import CosmosExecutor, DataSteps, ProgressCallback
+from cosmigrate.ops.cosmos_impl import CosmosExecutor, ProgressCallback
 from cosmigrate.ops.facade import Operations
 from cosmigrate.plan import planner
 from cosmigrate.plan.planner import Direction, Plan
@@ -51,12 +52,14 @@ def up(
     dry_run: bool = False,
     on_progress: ProgressCallback | None = None,
     on_wait: WaitCallback | None = None,
-    data: DataSteps | None = None,
+    backup: bool = True,
 ) -> RunResult | PlanResult:
-    """Apply pending revisions up to ``target``; a contender that waited for the lock finds the work done."""
+    """Apply pending revisions up to ``target``; a contender that waited for the lock finds the work done.
+
+    A container holding documents that a revision drops is exported first (``backup=False``: not)."""
     scripts = load_all(config.migrations)
     scripts.graph.resolve(target)
-    return _run(config, scripts, "up", {"target": target}, dry_run, None, on_progress, on_wait, data)
+    return _run(config, scripts, "up", {"target": target}, dry_run, None, on_progress, on_wait, backup)
 
 
 def down(
@@ -68,7 +71,7 @@ def down(
     confirm: Confirm | None = None,
     on_progress: ProgressCallback | None = None,
     on_wait: WaitCallback | None = None,
-    data: DataSteps | None = None,
+    backup: bool = True,
 ) -> RunResult | PlanResult:
     """Undo revisions, newest first: one by default, ``steps`` of them, or down to ``target`` (``base``).
 
@@ -77,7 +80,7 @@ def down(
     scripts = load_all(config.migrations)
     scripts.graph.check_downgrade(target, steps)
     return _run(
-        config, scripts, "down", {"target": target, "steps": steps}, dry_run, confirm, on_progress, on_wait, data
+        config, scripts, "down", {"target": target, "steps": steps}, dry_run, confirm, on_progress, on_wait, backup
     )
 
 
@@ -174,7 +177,7 @@ def _run(
     confirm: Confirm | None,
     on_progress: ProgressCallback | None,
     on_wait: WaitCallback | None,
-    data: DataSteps | None,
+    backup: bool,
 ) -> RunResult | PlanResult:
     name = config.database_name
     with connected(config) as client:
@@ -219,7 +222,7 @@ def _run(
                     database,
                     index_timeout=config.index_timeout,
                     on_progress=on_progress,
-                    data=data,
+                    data=RunData(config, script.revision, history, should_continue=lease.check, backup=backup),
                     before_effect=before_effect,
                 )
                 return Operations(

@@ -199,3 +199,18 @@ class InitResult(Result):
     folder: str
     created: list[str]
     kept: list[str]
+
+
+@dataclass(frozen=True)
+class ExportResult(Result):
+    database: str
+    folder: str
+    documents: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ImportResult(Result):
+    database: str
+    folder: str
+    documents: dict[str, int]
+    created: list[str]

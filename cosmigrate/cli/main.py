@@ -157,15 +157,16 @@ def cli(ctx: click.Context, /, **options: Any) -> None:
     default=None,
     help="Create the database if it does not exist [COSMIGRATE_CREATE_DATABASE].",
 )
+@click.option("--no-backup", is_flag=True, help="Drop containers holding documents without exporting them first.")
 @x_option
 @command_options
-def up(config: Config, target: str, dry_run: bool, as_json: bool) -> None:
+def up(config: Config, target: str, dry_run: bool, no_backup: bool, as_json: bool) -> None:
     """Apply pending revisions (up to --to)."""
     from cosmigrate.app import deploy
     from cosmigrate.cli.progress import IndexProgress
 
     result = deploy.up(
-        config, target, dry_run=dry_run, on_progress=IndexProgress(), on_wait=_on_wait, data=_data_steps(config)
+        config, target, dry_run=dry_run, on_progress=IndexProgress(), on_wait=_on_wait, backup=not no_backup
     )
     _finish_run(result, as_json)
 
@@ -174,17 +175,20 @@ def up(config: Config, target: str, dry_run: bool, as_json: bool) -> None:
 @click.option("--to", "target", help="Revision to go back to, or 'base' for none.")
 @click.option("--steps", type=int, help="How many revisions to undo.")
 @click.option("--dry-run", is_flag=True, help="Show what would run and do, change nothing.")
+@click.option("--no-backup", is_flag=True, help="Drop containers holding documents without exporting them first.")
 @yes_option
 @x_option
 @command_options
-def down(config: Config, target: str | None, steps: int | None, dry_run: bool, yes: bool, as_json: bool) -> None:
+def down(
+    config: Config, target: str | None, steps: int | None, dry_run: bool, no_backup: bool, yes: bool, as_json: bool
+) -> None:
     """Undo the last revision, --steps N of them, or down to --to (asks before dropping data)."""
     from cosmigrate.app import deploy
     from cosmigrate.cli.progress import IndexProgress
 
     result = deploy.down(
         config, target, steps, dry_run=dry_run, confirm=_confirm(yes), on_progress=IndexProgress(), on_wait=_on_wait,
-        data=_data_steps(config),
+        backup=not no_backup,
     )  # fmt: skip
     _finish_run(result, as_json)
 
@@ -219,10 +223,6 @@ def _finish_run(result: Any, as_json: bool) -> None:
             raise CosmigrateError(result.refused)
         return
     _emit(result, as_json, render.run)
-
-
-def _data_steps(config: Config) -> Any:
-    return None
 
 
 @cli.command()
@@ -289,6 +289,48 @@ def repair(config: Config, yes: bool, accept: tuple[str, ...], as_json: bool) ->
     from cosmigrate.cli import render
 
     _emit(maintain.repair(config, _confirm(yes), accept, on_wait=_on_wait), as_json, render.repair)
+
+
+@cli.command()
+@click.option("--container", "containers", multiple=True, metavar="NAME", help="A container to export (repeatable).")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder to write (default: backup dir/database/time).")
+@click.option("--gzip", is_flag=True, help="Compress the documents (documents.jsonl.gz).")
+@command_options
+def export(config: Config, containers: tuple[str, ...], out: str | None, gzip: bool, as_json: bool) -> None:
+    """Back up containers to files: definition, documents (JSON Lines), a manifest with counts and sha256s."""
+    from pathlib import Path
+
+    from cosmigrate.app import backups
+
+    result = backups.export(config, list(containers), Path(out) if out else None, gzip)
+
+    def render(r: Any) -> None:
+        for name, count in r.documents.items():
+            click.echo(f"exported {name}: {count} documents")
+        click.echo(f"backup in {r.folder} (restore: cosmigrate import {r.folder})")
+
+    _emit(result, as_json, render)
+
+
+@cli.command(name="import")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--container", "containers", multiple=True, metavar="NAME", help="A container to import (repeatable).")
+@click.option("--create-database", is_flag=True, default=None, help="Create the database if it does not exist.")
+@command_options
+def import_(config: Config, folder: str, containers: tuple[str, ...], as_json: bool) -> None:
+    """Restore a backup: missing containers from their saved definitions, documents upserted (run again freely)."""
+    from pathlib import Path
+
+    from cosmigrate.app import backups
+
+    result = backups.import_(config, Path(folder), list(containers), on_wait=_on_wait)
+
+    def render(r: Any) -> None:
+        for name, count in r.documents.items():
+            created = " (container created)" if name in r.created else ""
+            click.echo(f"imported {name}: {count} documents{created}")
+
+    _emit(result, as_json, render)
 
 
 @cli.command()

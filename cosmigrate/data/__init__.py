@@ -12,7 +12,7 @@ The entry points, for migration scripts (through ``op``) and for the CLI:
 from cosmigrate.data.backup import ContainerBackup, ImportTotals, Manifest, export_containers, import_containers
 from cosmigrate.data.checkpoints import CheckpointStore, ContainerCheckpointStore, MemoryCheckpointStore
 from cosmigrate.data.copy import copy_container
-from cosmigrate.data.engine import DELETE, Delete, Priority, Totals, TransformFn, TransformResult, transform_items
+from cosmigrate.data.engine import Priority, Totals, TransformFn, TransformResult, transform_items
 from cosmigrate.data.errors import (
     BackupError,
     CheckpointMismatch,
@@ -23,6 +23,7 @@ from cosmigrate.data.errors import (
     ItemsFailed,
 )
 from cosmigrate.data.progress import Progress, ProgressRenderer
+from cosmigrate.model.documents import DELETE, Delete
 
 __all__ = [
     "DELETE",

@@ -20,7 +20,6 @@ from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.data.checkpoints import CheckpointStore
 from cosmigrate.data.engine import (
-    Delete,
     Document,
     Engine,
     Outcome,
@@ -39,6 +38,7 @@ from cosmigrate.data.errors import CountMismatch, IndexTimeout, ItemsFailed
 from cosmigrate.data.items import read_properties, without_system_properties
 from cosmigrate.data.progress import Progress
 from cosmigrate.errors import DatabaseError
+from cosmigrate.model.documents import Delete
 from cosmigrate.store.client import replace_container, transformation_progress
 
 log = structlog.get_logger("cosmigrate")

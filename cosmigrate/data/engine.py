@@ -48,6 +48,7 @@ from cosmigrate.data.items import PartitionKeyPaths, request_charge, without_sys
 from cosmigrate.data.progress import Progress
 from cosmigrate.data.ratelimit import RuBudget
 from cosmigrate.errors import DatabaseError, UsageError
+from cosmigrate.model.documents import Delete
 from cosmigrate.store.client import NOT_DONE, describe, is_transient, resilient
 
 log = structlog.get_logger("cosmigrate")
@@ -63,23 +64,6 @@ PROGRESS_EVERY = 0.5  # seconds between on_progress calls
 CHECKPOINT_SECONDS = 10.0  # a checkpoint is also saved after this long when any page finished
 _END: Final = object()  # queue sentinel: no more documents
 
-
-class Delete:
-    """Type of :data:`DELETE`, what ``fn`` returns to have a document deleted."""
-
-    _instance: Delete | None = None
-
-    def __new__(cls) -> Delete:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "DELETE"
-
-
-DELETE: Final = Delete()
-"""Returned by ``fn``: delete this document (transform), or leave it out of the target (copy)."""
 
 Document = dict[str, Any]
 TransformResult = Document | Delete | None

@@ -16,6 +16,7 @@ from cosmigrate import logs
 from cosmigrate.errors import InvalidDefinition, PreconditionRefused, UsageError
 from cosmigrate.model.container import ContainerDef
 from cosmigrate.model.definitions import Policy, validate_container_id
+from cosmigrate.model.documents import DELETE
 from cosmigrate.ops.operations import (
     Change,
     CopyContainer,
@@ -32,16 +33,6 @@ from cosmigrate.ops.operations import (
 
 log = logs.LOG
 TRUE_WORDS = ("1", "true", "yes", "on")
-
-
-class _Delete:
-    """What ``fn`` returns in ``op.transform_items`` to delete the document."""
-
-    def __repr__(self) -> str:
-        return "op.DELETE"
-
-
-DELETE: Any = _Delete()
 
 
 class PlanningStop(Exception):
@@ -266,6 +257,7 @@ class Operations:
         validate_container_id(container_id)
         if not callable(fn):
             raise InvalidDefinition(f"transform_items({container_id!r}, fn): fn must be a function, not {fn!r}")
+        _check_options("transform_items", options, TRANSFORM_OPTIONS)
         return self._run(TransformItems(container_id, fn, query, tuple(parameters), dict(options)))
 
     def copy_container(
@@ -281,6 +273,9 @@ class Operations:
         its declared policy and waits."""
         validate_container_id(source_id)
         self._target(target_id)
+        if transform is not None and not callable(transform):
+            raise InvalidDefinition(f"copy_container: transform must be a function or None, not {transform!r}")
+        _check_options("copy_container", options, COPY_OPTIONS)
         return self._run(CopyContainer(source_id, target_id, transform, dict(options)))
 
     def container(self, container_id: str) -> Any:
@@ -296,6 +291,20 @@ class Operations:
         """The azure-cosmos ``DatabaseProxy`` (ends a planning pass like :meth:`container`)."""
         self._run(DataAccess(None))
         return self._executor.raw_database()
+
+
+TRANSFORM_OPTIONS = frozenset(
+    {"concurrency", "page_size", "max_ru_per_second", "priority", "max_failures", "checkpoint_every"}
+)
+COPY_OPTIONS = TRANSFORM_OPTIONS | {"query", "parameters", "load_with_indexing_off", "index_timeout", "indexing_policy"}
+
+
+def _check_options(call: str, options: Mapping[str, Any], known: frozenset[str]) -> None:
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise InvalidDefinition(f"{call}: unknown option {unknown[0]!r}; the options are {', '.join(sorted(known))}")
+    if options.get("priority") not in (None, "Low", "High"):
+        raise InvalidDefinition(f"{call}: priority must be 'Low', 'High' or None, not {options['priority']!r}")
 
 
 def validated_items(container_id: str, items: Iterable[Mapping[str, Any]]) -> tuple[str, tuple[Mapping[str, Any], ...]]:

@@ -1,0 +1,55 @@
+"""``export`` and ``import``: backups of containers as files (definition, documents as JSON Lines, a manifest of
+counts and sha256s), streamed with flat memory; an import is idempotent and runs again after an interruption.
+
+Import writes under the migration lock, so that it never interleaves with a deploy; it creates missing
+containers from their saved definitions and refuses one that exists with another partition key or unique keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cosmigrate.app.context import connected, open_for_up, require_database
+from cosmigrate.app.results import ExportResult, ImportResult
+from cosmigrate.config import Config
+from cosmigrate.data import export_containers, import_containers
+from cosmigrate.store.history import HistoryStore
+from cosmigrate.store.lock import Lease
+from cosmigrate.store.records import LockView
+
+WaitCallback = Callable[[LockView], None]
+
+
+def export(
+    config: Config, containers: list[str] | None = None, out: Path | None = None, gzip: bool = False
+) -> ExportResult:
+    """Export ``containers`` (every one but the history when None) of the database to ``out``."""
+    with connected(config) as client:
+        database = require_database(client, config)
+        if not containers:
+            containers = sorted(c["id"] for c in database.list_containers() if c["id"] != config.history_container)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        folder = out or config.backup_dir / database.id / f"{stamp}-export"
+        manifest = export_containers(database, containers, folder, gzip)
+    return ExportResult(
+        config.database_name, str(folder), {name: entry.count for name, entry in manifest.containers.items()}
+    )
+
+
+def import_(
+    config: Config, folder: Path, containers: list[str] | None = None, on_wait: WaitCallback | None = None
+) -> ImportResult:
+    """Import a backup into the database (created only with ``create_database``), under the migration lock."""
+    with connected(config) as client:
+        database = open_for_up(client, config) if config.create_database else require_database(client, config)
+        history = HistoryStore(database, config.history_container)
+        history.ensure()
+        lease = Lease(history, ttl=config.lock_ttl, command="import")
+        lease.acquire(config.lock_timeout, on_wait)
+        try:
+            totals = import_containers(database, folder, containers or None)
+        finally:
+            lease.release()
+    return ImportResult(config.database_name, str(folder), dict(totals.documents), list(totals.created))

@@ -1,0 +1,128 @@
+"""Data work during a run: backups before a container holding documents is dropped, and the streaming engine
+(``cosmigrate.data``) behind ``op.transform_items`` and ``op.copy_container``, wired to the run's lock,
+history and progress.
+
+One per revision: the backup folder and the checkpoint keys carry the revision, so an interrupted transform
+resumes from its checkpoint when the same revision runs again (after ``repair``, or by itself when the
+revision is idempotent), and two revisions transforming one container never share progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from azure.cosmos import DatabaseProxy
+
+from cosmigrate import logs
+from cosmigrate.config import Config
+from cosmigrate.data import (
+    ContainerCheckpointStore,
+    ProgressRenderer,
+    copy_container,
+    export_containers,
+    transform_items,
+)
+from cosmigrate.data.engine import query_fingerprint
+from cosmigrate.ops.operations import CopyContainer, TransformItems
+from cosmigrate.store.history import HistoryStore
+from cosmigrate.store.live import counter
+
+log = logs.LOG
+
+
+class RunData:
+    """The :class:`~cosmigrate.ops.cosmos_impl.DataSteps` of one revision in a run."""
+
+    def __init__(
+        self,
+        config: Config,
+        revision: str,
+        history: HistoryStore,
+        *,
+        should_continue: Callable[[], None] | None = None,
+        backup: bool = True,
+        progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.revision = revision
+        self.history = history
+        self.should_continue = should_continue
+        self.backup = backup
+        self.progress = progress
+
+    def _folder(self, database: DatabaseProxy, kind: str) -> Path:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return self.config.backup_dir / database.id / f"{stamp}-{self.revision}{kind}"
+
+    def before_delete(self, database: DatabaseProxy, container_id: str) -> dict[str, Any] | None:
+        """Export a container that holds documents before it is dropped; the path goes into the history."""
+        documents = counter(database)(container_id, "true", [])
+        if not documents:
+            return None
+        if not self.backup:
+            log.warning("dropping without a backup (--no-backup)", container=container_id, documents=documents)
+            return {"container": container_id, "documents": documents, "path": None, "skipped": True}
+        folder = self._folder(database, "")
+        manifest = export_containers(database, [container_id], folder)
+        kept = manifest.containers[container_id].count
+        log.info("backed up before dropping", container=container_id, documents=kept, folder=str(folder))
+        return {"container": container_id, "documents": kept, "path": str(folder)}
+
+    def _renderer(self) -> ProgressRenderer | None:
+        return ProgressRenderer(logs.STDERR, interval=5.0) if self.progress else None  # type: ignore[arg-type]
+
+    def _key(self, kind: str, container: str, query: str | None, parameters: Any) -> str:
+        return f"{self.revision}:{kind}:{container}:{query_fingerprint(query or '', parameters)}"
+
+    def transform(self, database: DatabaseProxy, operation: TransformItems) -> dict[str, Any]:
+        container = database.get_container_client(operation.container_id)
+        parameters = [dict(p) for p in operation.parameters] or None
+        dead_letter = self._folder(database, "-dead-letters") / f"{operation.container_id}.jsonl"
+        renderer = self._renderer()
+        try:
+            totals = transform_items(
+                container,
+                operation.fn,
+                query=operation.query,
+                parameters=parameters,
+                checkpoints=ContainerCheckpointStore(self.history.container),
+                checkpoint_key=self._key("transform", operation.container_id, operation.query, parameters),
+                dead_letter=dead_letter,
+                on_progress=renderer,
+                should_continue=self.should_continue,
+                **operation.options,
+            )
+        finally:
+            if renderer is not None:
+                renderer.close()
+        return {"totals": totals.to_dict(), "dead_letter": str(dead_letter) if totals.dead_lettered else None}
+
+    def copy(self, database: DatabaseProxy, operation: CopyContainer) -> dict[str, Any]:
+        options = dict(operation.options)
+        query, parameters = options.pop("query", None), options.pop("parameters", None)
+        source = database.get_container_client(operation.source_id)
+        target = database.get_container_client(operation.target_id)
+        dead_letter = self._folder(database, "-dead-letters") / f"{operation.source_id}-to-{operation.target_id}.jsonl"
+        renderer = self._renderer()
+        try:
+            totals = copy_container(
+                source,
+                target,
+                operation.transform,
+                query=query,
+                parameters=parameters,
+                checkpoints=ContainerCheckpointStore(self.history.container),
+                checkpoint_key=self._key(f"copy-to-{operation.target_id}", operation.source_id, query, parameters),
+                dead_letter=dead_letter,
+                on_progress=renderer,
+                should_continue=self.should_continue,
+                index_timeout=options.pop("index_timeout", self.config.index_timeout),
+                **options,
+            )
+        finally:
+            if renderer is not None:
+                renderer.close()
+        return {"totals": totals.to_dict(), "dead_letter": str(dead_letter) if totals.dead_lettered else None}

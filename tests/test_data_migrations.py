@@ -1,0 +1,213 @@
+"""Data work through migrations and the command line: backups before a drop (and their restore), export and
+import, op.transform_items killed half-way and resumed after repair + up, op.copy_container to a new partition
+key. The engine itself is tested in test_data_*.py; here, how the runner wires it to the lock and the history."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from azure.cosmos import CosmosClient, PartitionKey
+
+from cosmigrate.app import commands as command
+from cosmigrate.config import Config
+from cosmigrate.errors import ScriptError
+from tests.conftest import ROOT, CliResult
+from tests.harness.data import all_documents
+from tests.harness.seed import seed
+
+
+def revision(name: str, number: str, down: str | None, upgrade: str, downgrade: str = "    pass", top: str = "") -> str:
+    return (
+        f'"""{name}."""\n\n{top}revision = "{number}"\ndown_revision = {down!r}\n\n\n'
+        f"def upgrade(op):\n{upgrade}\n\n\ndef downgrade(op):\n{downgrade}\n"
+    )
+
+
+def test_up_backs_up_a_legacy_container_before_dropping_it_and_import_restores_it(
+    run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str, tmp_path: Path
+) -> None:
+    database = cosmos.create_database(database_name)
+    legacy = database.create_container("tenant-integrations", partition_key=PartitionKey("/tenantId"))
+    for n in range(50):
+        legacy.create_item({"id": f"t{n}", "tenantId": f"tenant{n % 5}", "status": "disabled", "n": n})
+    before = all_documents(legacy)
+
+    up = run_cli("up", "--backup-dir", str(tmp_path / "backups"))
+    assert up.code == 0, up.stderr
+    assert "backup:" in up.stdout and "(50 documents)" in up.stdout
+    assert "tenant-integrations" not in {c["id"] for c in database.list_containers()}
+    folders = list((tmp_path / "backups" / database_name).iterdir())
+    assert len(folders) == 1 and folders[0].name.endswith("-004")
+    manifest = json.loads((folders[0] / "manifest.json").read_text())
+    assert manifest["containers"]["tenant-integrations"]["count"] == 50
+
+    events = json.loads(run_cli("history", "--json").stdout)["events"]
+    applied = next(e for e in events if e["event"] == "applied" and e["revision"] == "004")
+    assert applied["detail"]["backups"] == [
+        {"container": "tenant-integrations", "documents": 50, "path": str(folders[0])}
+    ]
+    assert f"backup={folders[0]}" in run_cli("history").stdout
+
+    restored = f"{database_name}r"
+    try:
+        done = run_cli("import", str(folders[0]), "--database", restored, "--create-database")
+        assert done.code == 0, done.stderr
+        assert "imported tenant-integrations: 50 documents (container created)" in done.stdout
+        copy = cosmos.get_database_client(restored).get_container_client("tenant-integrations")
+        assert all_documents(copy) == before
+        assert copy.read()["partitionKey"]["paths"] == ["/tenantId"]
+    finally:
+        cosmos.delete_database(restored)
+
+
+def test_no_backup_is_said_loudly_and_recorded(
+    run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str, tmp_path: Path
+) -> None:
+    database = cosmos.create_database(database_name)
+    legacy = database.create_container("tenant-integrations", partition_key=PartitionKey("/tenantId"))
+    legacy.create_item({"id": "a", "tenantId": "t", "status": "disabled"})
+    up = run_cli("up", "--no-backup", "--backup-dir", str(tmp_path / "backups"))
+    assert up.code == 0 and "dropping without a backup" in up.stderr
+    assert not (tmp_path / "backups").exists()
+    events = json.loads(run_cli("history", "--json").stdout)["events"]
+    applied = next(e for e in events if e["event"] == "applied" and e["revision"] == "004")
+    assert applied["detail"]["backups"][0]["skipped"] is True
+
+
+def test_export_and_import_through_the_cli(
+    run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str, tmp_path: Path
+) -> None:
+    assert run_cli("up").code == 0
+    exported = run_cli("export", "--out", str(tmp_path / "dump"), "--json")
+    assert exported.code == 0, exported.stderr
+    body = json.loads(exported.stdout)
+    assert body["documents"] == {"integration-connections": 0, "integration_providers": 8, "integrations": 0}
+    assert "cosmigrate_history" not in body["documents"]
+    providers = cosmos.get_database_client(database_name).get_container_client("integration_providers")
+    providers.delete_item("slack-provider", partition_key="communication")
+    again = run_cli("import", str(tmp_path / "dump"), "--container", "integration_providers")
+    assert again.code == 0 and "imported integration_providers: 8 documents" in again.stdout
+    assert len(all_documents(providers)) == 8
+    tampered = tmp_path / "dump" / "integration_providers" / "documents.jsonl"
+    tampered.write_text(tampered.read_text().replace("Slack", "Slock"))
+    refused = run_cli("import", str(tmp_path / "dump"))
+    assert refused.code == 1 and "integration_providers" in refused.stderr
+
+
+TRANSFORM = """    def add_points(doc):
+        with open({calls!r}, "a") as calls:
+            calls.write(doc["id"] + "\\n")
+        time.sleep(0.002)
+        if "points" in doc:  # idempotent, as transform_items asks: a page read again changes nothing
+            return None
+        doc["points"] = 100
+        return doc
+
+    op.transform_items("customers", add_points, page_size=50, concurrency=4, checkpoint_every=1)"""
+
+
+def test_a_transform_killed_half_way_resumes_after_repair_and_up_from_its_checkpoint(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, cli_env: dict[str, str], endpoint: str
+) -> None:
+    """The revision is not declared idempotent, so the kill needs a repair; then up resumes where the checkpoint
+    says, reading again no more than the pages that were in flight, and no customer gets points twice."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    calls = tmp_path / "calls.txt"
+    (folder / "001_customers.py").write_text(
+        revision("Customers", "001", None, "    op.create_container('customers', partition_key='/pk')",
+                 "    op.delete_container('customers')", top="idempotent = True\n")
+    )  # fmt: skip
+    (folder / "002_points.py").write_text(
+        revision("Welcome points", "002", "001", TRANSFORM.format(calls=str(calls)), top="import time\n\n")
+    )
+    config = make_config(migrations=folder)
+    command.up(config, target="001")
+    count = 3000
+    seed(endpoint, config.database, "customers", count)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cosmigrate", "up"],
+        env={**cli_env, "COSMIGRATE_MIGRATIONS": str(folder), "COSMIGRATE_LOCK_TTL": "2"},
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while (len(calls.read_text().split()) if calls.exists() else 0) < count // 2:
+        assert time.monotonic() < deadline and process.poll() is None, "the transform did not get half-way"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    first = Counter(calls.read_text().split())
+    assert count // 2 <= sum(first.values()) < count
+
+    time.sleep(3.5)  # the killed run's 2 s lease expires by the database's clock
+    assert [v.revision for v in command.status(config).interrupted] == ["002"]
+    assert command.repair(config, lambda _q: True).to_pending == ["002"]
+    assert [s.revision for s in command.up(config).steps] == ["002"]
+    both = Counter(calls.read_text().split())
+    again = {d for d, n in both.items() if n > 1}
+    assert len(again) <= (2 + 4 + 1 + 2) * 50, f"{len(again)} documents read again"
+    documents = all_documents(cosmos.get_database_client(config.database).get_container_client("customers"))
+    assert len(documents) == count
+    assert {d.get("points") for d in documents.values()} == {100}  # resumed pages were ETag-checked: nobody at 200
+
+    history = command.history(config)
+    applied = next(e for e in history.events if e["event"] == "applied" and e["revision"] == "002")
+    totals = applied["detail"]["totals"][0]
+    assert totals["kind"] == "transform_items" and totals["container"] == "customers" and totals["written"] > 0
+
+
+def test_a_copy_to_a_new_partition_key_through_a_migration(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, endpoint: str
+) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_orders.py").write_text(
+        revision("Orders", "001", None, "    op.create_container('orders', partition_key='/pk')",
+                 "    op.delete_container('orders')")
+    )  # fmt: skip
+    (folder / "002_by_customer.py").write_text(
+        revision(
+            "Orders by customer",
+            "002",
+            "001",
+            "    op.create_container('orders_by_customer', partition_key='/customer')\n"
+            "    op.copy_container('orders', 'orders_by_customer', lambda d: {**d, 'customer': d['pk']},\n"
+            "                      load_with_indexing_off=True)",
+            "    op.delete_container('orders_by_customer')",
+        )
+    )
+    config = make_config(migrations=folder)
+    command.up(config, target="001")
+    seed(endpoint, config.database, "orders", 2000)
+    plan = command.plan(config)
+    assert [o["kind"] for o in plan.revisions[0]["operations"]] == ["create_container", "copy_container"]
+    result = command.up(config)
+    assert [s.revision for s in result.steps] == ["002"]
+    target = cosmos.get_database_client(config.database).get_container_client("orders_by_customer")
+    copied = all_documents(target)
+    assert len(copied) == 2000 and all(d["customer"] == d["pk"] for d in copied.values())
+    assert target.read()["indexingPolicy"]["indexingMode"].lower() == "consistent"  # indexing back on
+
+
+def test_options_of_data_steps_are_checked_before_anything_runs(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient
+) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_x.py").write_text(
+        revision("X", "001", None, "    op.create_container('x', partition_key='/pk')\n"
+                 "    op.transform_items('x', lambda d: d, pagesize=10)")
+    )  # fmt: skip
+    config = make_config(migrations=folder)
+    with pytest.raises(ScriptError, match=r"001_x.py:\d+: transform_items: unknown option 'pagesize'"):
+        command.up(config)
+    assert config.database not in {d["id"] for d in cosmos.list_databases()}  # nothing was created
