@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -103,6 +102,15 @@ def measure_throughput(url: str, count: int, rounds: int = 2) -> dict[str, float
 # ---- peak RSS, each operation in a process of its own ------------------------------------------------------
 
 
+def peak_rss_kib() -> int:
+    """This process's peak resident set (VmHWM). Not ``getrusage().ru_maxrss``: on Linux a child started by fork
+    and exec reports at least its parent's peak there, so a big parent would hide the child's own figure."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
 def _child(operation: str, url: str, database_name: str, out: str) -> None:
     """Runs in a fresh interpreter: one operation, then prints its peak RSS (KiB) as JSON."""
     import structlog
@@ -119,7 +127,7 @@ def _child(operation: str, url: str, database_name: str, out: str) -> None:
             done = copy_container(source, database.get_container_client("copy"), concurrency=CONCURRENCY).written
         else:
             done = export_containers(database, ["items"], Path(out), gzip=True).containers["items"].count
-    print(json.dumps({"peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "documents": done}))
+    print(json.dumps({"peak_rss_kib": peak_rss_kib(), "documents": done}))
 
 
 def peak_rss(client: CosmosClient, operation: str, url: str, count: int) -> tuple[int, float]:
