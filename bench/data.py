@@ -172,7 +172,8 @@ def measure_memory(url: str, small: int, large: int) -> dict[str, float]:
     return figures
 
 
-def main() -> None:
+def main() -> list[tuple[str, ...]]:
+    """Prints the figures; returns the rows of ``make bench``'s table."""
     import logging
 
     import structlog
@@ -184,13 +185,33 @@ def main() -> None:
     endpoint = start_endpoint()
     try:
         print("== data engine throughput (same endpoint, same run)")
-        for name, value in measure_throughput(endpoint.url, count).items():
+        throughput = measure_throughput(endpoint.url, count)
+        for name, value in throughput.items():
             print(f"{name:<60} {value:g}")
         print("== data engine peak memory (a process per run)")
-        for name, value in measure_memory(endpoint.url, small, large).items():
+        memory = measure_memory(endpoint.url, small, large)
+        for name, value in memory.items():
             print(f"{name:<60} {value:g}")
     finally:
         endpoint.stop()
+    rows: list[tuple[str, ...]] = [
+        (
+            f"`transform_items` items/s vs a plain threaded script, {count:,} documents",
+            f"{throughput['ratio transform_items / plain (goal >= 0.9)']:g}",
+            ">= 0.9",
+            "python -m bench.data",
+        )
+    ]
+    for operation in ("transform", "copy", "export"):
+        rows.append(
+            (
+                f"peak RSS of `{operation}`, {large:,} vs {small:,} documents",
+                f"{memory[f'{operation}: ratio (goal <= 1.2)']:g}",
+                "<= 1.2",
+                "python -m bench.data",
+            )
+        )
+    return rows
 
 
 if __name__ == "__main__":

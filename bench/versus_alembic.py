@@ -19,25 +19,12 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import ROOT, endpoint_for_bench, quiet_env
+from bench.common import NOOP_SCRIPT, ROOT, endpoint_for_bench, quiet_env
 
 REVISIONS = 100
 PAIRS = 7
 ALEMBIC_VENV = ROOT / ".bench" / "alembic"
 
-COSMIGRATE_SCRIPT = '''"""No-op revision {n}."""
-
-revision = "{rev}"
-down_revision = {down}
-
-
-def upgrade(op):
-    pass
-
-
-def downgrade(op):
-    pass
-'''
 ALEMBIC_SCRIPT = '''"""No-op revision {n}."""
 
 revision = "{rev}"
@@ -84,7 +71,7 @@ def write_projects(base: Path) -> tuple[Path, Path]:
     versions.mkdir(parents=True)
     for n in range(1, REVISIONS + 1):
         rev, down = f"{n:03d}", repr(f"{n - 1:03d}") if n > 1 else "None"
-        (migrations / f"{rev}_noop.py").write_text(COSMIGRATE_SCRIPT.format(n=n, rev=rev, down=down))
+        (migrations / f"{rev}_noop.py").write_text(NOOP_SCRIPT.format(n=n, rev=rev, down=down))
         (versions / f"{rev}_noop.py").write_text(ALEMBIC_SCRIPT.format(n=n, rev=rev, down=down))
     (base / "alembic" / "migrations" / "env.py").write_text(ALEMBIC_ENV)
     (base / "alembic" / "alembic.ini").write_text(

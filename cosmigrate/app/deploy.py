@@ -132,7 +132,7 @@ def _plan(
     )
     fault = next(iter(result.faults), None)
     if fault is not None:
-        error = ScriptError(f"{fault.describe()}; nothing was changed", revision=fault.revision, file=fault.file)
+        error = ScriptError(f"{fault}; nothing was changed", revision=fault.revision, file=fault.file)
         raise error
     return result, live
 
@@ -253,7 +253,9 @@ def _ask_before_dropping(result: Plan, live: DatabaseState, database: DatabasePr
     doomed = destructive(result, live, lambda container: count(container, "true", []))
     if not doomed:
         return
-    listed = ", ".join(f"{container} ({documents} documents)" for container, documents in doomed)
+    listed = ", ".join(
+        f"{container} ({documents} document{'s' if documents != 1 else ''})" for container, documents in doomed
+    )
     question = f"This down deletes containers holding documents: {listed}. Go on?"
     if confirm is None or not confirm(question):
         raise UsageError(

@@ -102,7 +102,7 @@ def verify(config: Config, strict: bool = False) -> VerifyResult:
         if r.stopped
     ]
     notes += [
-        f"revision {r.revision} could not be replayed: {r.fault.describe() if r.fault else r.conflict or r.refused}"
+        f"revision {r.revision} could not be replayed: {r.fault if r.fault else r.conflict or r.refused}"
         for r in replay.revisions
         if r.blocked
     ]

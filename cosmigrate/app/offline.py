@@ -30,11 +30,7 @@ def replay_problems(scripts: list[Script], history_container: str | None = None)
     downs = planner.plan(
         list(reversed(scripts)), "down", ups.end_state, history_container=history_container, keep_going=True
     )
-    return [
-        Problem(r.fault.file, r.fault.revision, r.fault.line, r.fault.code, r.fault.message)
-        for r in ups.revisions + downs.revisions
-        if r.fault
-    ]
+    return [r.fault for r in ups.revisions + downs.revisions if r.fault]
 
 
 def check_report(config: Config) -> LintReport:

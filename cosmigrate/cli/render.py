@@ -8,9 +8,8 @@ import click
 
 from cosmigrate.model.container import ContainerDef
 from cosmigrate.model.definitions import normalise_indexing_policy
-from cosmigrate.model.diff import diff
+from cosmigrate.model.diff import SHORT_ORDER, diff, show
 
-SHORT_ORDER = {"ascending": "asc", "descending": "desc"}
 MARKS = {"create": "+", "update": "~", "delete": "-", "none": "=", "data": "*", "check": "?"}
 
 
@@ -53,18 +52,10 @@ def _change_lines(after: dict[str, Any], before: dict[str, Any]) -> list[str]:
         if label is None:
             lines.append(f"{difference.what}: {difference.live} → {difference.declared}")
         elif difference.live is None:
-            lines.append(f"+ {label} {_show(difference.declared)}")
+            lines.append(f"+ {label} {show(difference.declared)}")
         else:
-            lines.append(f"- {label} {_show(difference.live)}")
+            lines.append(f"- {label} {show(difference.live)}")
     return lines
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    if isinstance(value, dict) and "path" in value:
-        return f"{value['path']} {SHORT_ORDER.get(str(value.get('order', '')), '')}".strip()
-    return str(value)
 
 
 def operation_lines(operation: dict[str, Any], verbose: bool = True) -> list[str]:
@@ -117,7 +108,10 @@ def run(result: Any) -> None:
                 click.echo(f"    {line}")
             backup = (operation.get("detail") or {}).get("backup")
             if backup:
-                click.echo(f"      backup: {backup.get('path')} ({backup.get('documents', '?')} documents)")
+                count = backup.get("documents", "?")
+                documents = f"{count} document{'s' if count != 1 else ''}"
+                where = "none (--no-backup)" if backup.get("skipped") else backup.get("path")
+                click.echo(f"      backup: {where} ({documents})")
     click.echo(f"database {result.database} is at {result.current or 'base'} (head {result.head})")
 
 

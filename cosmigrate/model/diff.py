@@ -31,19 +31,23 @@ class Difference:
                 "spatialIndexes": "spatial index",
             }[self.what]
             if self.live is None:
-                return f"{self.container}: {label} {_show(self.declared)} is declared but not live"
-            return f"{self.container}: {label} {_show(self.live)} is live but not declared"
-        return f"{self.container}: {self.what} is {_show(self.live)} live, {_show(self.declared)} declared"
+                return f"{self.container}: {label} {show(self.declared)} is declared but not live"
+            return f"{self.container}: {label} {show(self.live)} is live but not declared"
+        return f"{self.container}: {self.what} is {show(self.live)} live, {show(self.declared)} declared"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "message": self.describe()}
 
 
-def _show(value: Any) -> str:
+SHORT_ORDER = {"ascending": "asc", "descending": "desc"}
+
+
+def show(value: Any) -> str:
+    """A path, a composite index entry or a list of them, as people write them: ``[/a asc, /b desc]``."""
     if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
+        return "[" + ", ".join(show(v) for v in value) + "]"
     if isinstance(value, dict) and "path" in value:
-        return f"{value['path']} {value.get('order', '')}".strip()
+        return f"{value['path']} {SHORT_ORDER.get(str(value.get('order', '')), '')}".strip()
     return str(value)
 
 

@@ -77,10 +77,13 @@ class CosmosExecutor:
         properties = {cid: client.read_container(self.database, cid) for cid in operation.containers()}
         state = DatabaseState.from_live(ContainerDef.from_properties(p) for p in properties.values() if p)
         change = operation.plan(state)
-        log.info(change.note)
         if change.effect in ("create", "update", "delete", "data"):
             self.before_effect()
+        if change.effect in ("update", "data"):  # long: say what is under way
+            log.info(change.note)
         detail = self._carry_out(operation, change, properties)
+        if change.effect not in ("update", "data"):
+            log.info(change.note)
         return change.with_detail(**detail) if detail else change
 
     def definition(self, container_id: str) -> ContainerDef | None:

@@ -22,32 +22,9 @@ from cosmigrate.ops.facade import Operations, PlanningStop, UndeclaredArgument
 from cosmigrate.ops.operations import Change
 from cosmigrate.ops.simulate import SimulatingExecutor
 from cosmigrate.scripts.loader import Script, line_in
+from cosmigrate.scripts.problems import Problem
 
 Direction = Literal["up", "down"]
-
-
-@dataclass(frozen=True)
-class ScriptFault:
-    """A mistake in a script found while planning: it would fail for real, so nothing is run."""
-
-    file: str
-    revision: str
-    line: int | None
-    code: str  # invalid-definition, undeclared-argument, not-implemented, bad-call, script-error
-    message: str
-
-    def describe(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.message}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "revision": self.revision,
-            "line": self.line,
-            "code": self.code,
-            "message": self.message,
-        }
 
 
 @dataclass(frozen=True)
@@ -62,7 +39,8 @@ class RevisionPlan:
     stopped: str | None = None  # data work that cannot be simulated: the rest of the script is not shown
     refused: str | None = None  # a precondition refused: the run would stop here, nothing of it changed
     conflict: str | None = None  # an operation cannot be carried out on this state
-    fault: ScriptFault | None = None  # the script itself is wrong
+    fault: Problem | None = None  # the script itself is wrong (codes: invalid-definition, undeclared-argument,
+    # not-implemented, bad-call, script-error)
     uncertain: bool = False  # planned on a state that earlier data work made inexact
     forced: list[dict[str, Any]] = field(default_factory=list)
 
@@ -102,7 +80,7 @@ class Plan:
         return next((r for r in self.revisions if r.blocked), None)
 
     @property
-    def faults(self) -> list[ScriptFault]:
+    def faults(self) -> list[Problem]:
         return [r.fault for r in self.revisions if r.fault]
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,7 +157,7 @@ def _plan_one(
     )
 
 
-def fault_of(script: Script, direction: Direction, exc: Exception) -> ScriptFault:
+def fault_of(script: Script, direction: Direction, exc: Exception) -> Problem:
     """Name a script's mistake: the kind, the file and line, one line of message."""
     function = "upgrade" if direction == "up" else "downgrade"
     text = " ".join(str(exc).split()) or "(no message)"
@@ -194,7 +172,7 @@ def fault_of(script: Script, direction: Direction, exc: Exception) -> ScriptFaul
         code, message = "bad-call", f"{function}: {text}"
     else:
         code, message = "script-error", f"{function} raised {type(exc).__name__}: {text}"
-    return ScriptFault(script.path.name, script.revision, line, code, message)
+    return Problem(script.path.name, script.revision, line, code, message)
 
 
 def _raised_at_call(script: Script, exc: BaseException) -> bool:
