@@ -77,20 +77,6 @@ class StatusResult(Result):
 
 
 @dataclass(frozen=True)
-class StepView:
-    """One revision run (or planned)."""
-
-    revision: str
-    description: str
-    direction: str
-    duration_s: float
-    actions: list[str]
-    operations: list[dict[str, Any]]
-    resumed: bool = False
-    forced: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
 class RunResult(Result):
     database: str
     direction: str

@@ -12,7 +12,7 @@ adopted and brought to the declared indexing policy; one that differs in them is
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -326,8 +326,3 @@ class DataAccess(Operation):
     def plan(self, state: DatabaseState) -> Change:
         where = f"on {self.container_id} through op.container" if self.container_id else "through op.database"
         return Change(self.kind, self.container_id, "data", f"data work {where} (not simulated)")
-
-
-def definitions_in(changes: Sequence[Change]) -> list[str]:
-    """The containers a list of changes creates, updates or deletes (for summaries)."""
-    return [c.container for c in changes if c.container and c.effect in ("create", "update", "delete")]

@@ -8,7 +8,6 @@ unknown) or a 503 it gave up on. :func:`resilient` covers that: it retries a ste
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -150,28 +149,6 @@ def read_container(database: DatabaseProxy, container_id: str) -> dict[str, Any]
             return None
 
     return resilient(f"read container {container_id}", read)
-
-
-def ensure_database(client: CosmosClient, database_id: str) -> DatabaseProxy:
-    """The database, created if missing. Concurrent creators race: a 409 means someone else made it."""
-    database = client.get_database_client(database_id)
-
-    def exists() -> Any:
-        try:
-            database.read()
-            return database
-        except cosmos_errors.CosmosResourceNotFoundError:
-            return NOT_DONE
-
-    def create() -> Any:
-        if exists() is database:
-            return database
-        with contextlib.suppress(cosmos_errors.CosmosResourceExistsError):
-            client.create_database(database_id)
-        return database
-
-    resilient(f"create database {database_id}", create, recover=exists)
-    return database
 
 
 def create_container(database: DatabaseProxy, body: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -204,15 +204,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print("usage: python -m cosmigrate.testing.endpoint start|stop|status|install [--port N]", file=sys.stderr)
     return 2
-
-
-@contextlib.contextmanager
-def running(index_seconds: float = 1.0) -> Iterator[NodeServer]:
-    server = start(index_seconds)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":
