@@ -19,6 +19,7 @@ from azure.cosmos import ContainerProxy, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate import logs
+from cosmigrate.data.items import PartitionKeyPaths, without_system_properties
 from cosmigrate.errors import DatabaseError
 from cosmigrate.model.container import ContainerDef
 from cosmigrate.model.state import DatabaseState
@@ -151,11 +152,11 @@ class CosmosExecutor:
         properties = client.read_container(self.database, operation.container_id)
         if properties is None:
             return {"removed": 0, "kept": []}
-        paths = ContainerDef.from_properties(properties).partition_key
+        paths = PartitionKeyPaths(properties.get("partitionKey") or {})
         container = self.database.get_container_client(operation.container_id)
         removed, kept = 0, []
         for item in operation.items:
-            key = partition_key_value(item, paths)
+            key = paths.value(item)
 
             def read(item_id: str = str(item["id"]), key: Any = key) -> dict[str, Any] | None:
                 try:
@@ -166,7 +167,7 @@ class CosmosExecutor:
             current = client.resilient(f"read {item['id']}", read)
             if current is None:
                 continue
-            if without_system(current) != without_system(item):
+            if without_system_properties(current) != without_system_properties(item):
                 kept.append(str(item["id"]))
                 log.warning(
                     "kept a seeded document changed since it was seeded",
@@ -208,18 +209,3 @@ class CosmosExecutor:
                     "on in the service: raise --index-timeout, then cosmigrate repair and up to wait again"
                 )
             time.sleep(self.poll_interval)
-
-
-def without_system(document: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in document.items() if k not in client.SYSTEM_PROPERTIES}
-
-
-def partition_key_value(document: Mapping[str, Any], paths: Sequence[str]) -> Any:
-    """The value(s) of a document's partition key (a list for a hierarchical key)."""
-    values = []
-    for path in paths:
-        value: Any = document
-        for part in path.strip("/").split("/"):
-            value = value.get(part) if isinstance(value, Mapping) else None
-        values.append(value)
-    return values[0] if len(values) == 1 else values
