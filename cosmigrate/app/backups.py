@@ -7,19 +7,13 @@ containers from their saved definitions and refuses one that exists with another
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cosmigrate.app.context import connected, open_for_up, require_database
+from cosmigrate.app.context import WaitCallback, connected, locked, require_database
 from cosmigrate.app.results import ExportResult, ImportResult
 from cosmigrate.config import Config
 from cosmigrate.data import export_containers, import_containers
-from cosmigrate.store.history import HistoryStore
-from cosmigrate.store.lock import Lease
-from cosmigrate.store.records import LockView
-
-WaitCallback = Callable[[LockView], None]
 
 
 def export(
@@ -42,14 +36,7 @@ def import_(
     config: Config, folder: Path, containers: list[str] | None = None, on_wait: WaitCallback | None = None
 ) -> ImportResult:
     """Import a backup into the database (created only with ``create_database``), under the migration lock."""
-    with connected(config) as client:
-        database = open_for_up(client, config) if config.create_database else require_database(client, config)
-        history = HistoryStore(database, config.history_container)
-        history.ensure()
-        lease = Lease(history, ttl=config.lock_ttl, command="import")
-        lease.acquire(config.lock_timeout, on_wait)
-        try:
-            totals = import_containers(database, folder, containers or None)
-        finally:
-            lease.release()
+    under_lock = locked(config, "import", on_wait, create_history=True, create_database=config.create_database)
+    with under_lock as (database, _history, _lease):
+        totals = import_containers(database, folder, containers or None)
     return ImportResult(config.database_name, str(folder), dict(totals.documents), list(totals.created))

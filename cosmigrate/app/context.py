@@ -7,7 +7,7 @@ says it does not exist and creates nothing, so a mistyped name never yields a fr
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from azure.core.exceptions import AzureError
@@ -18,6 +18,12 @@ from cosmigrate.config import Config
 from cosmigrate.errors import DatabaseMissing
 from cosmigrate.store import client as cosmos
 from cosmigrate.store.client import NOT_DONE, resilient
+from cosmigrate.store.history import HistoryStore
+from cosmigrate.store.lock import Lease
+from cosmigrate.store.records import LockView
+
+Confirm = Callable[[str], bool]  # asks a yes/no question (the CLI: a terminal, or --yes)
+WaitCallback = Callable[[LockView], None]  # told who holds the lock while a command waits for it
 
 
 @contextmanager
@@ -84,3 +90,29 @@ def open_for_up(client: CosmosClient, config: Config) -> DatabaseProxy:
         return database
 
     return resilient(f"create database {name}", create, recover=exists)
+
+
+@contextmanager
+def locked(
+    config: Config,
+    command: str,
+    on_wait: WaitCallback | None,
+    *,
+    create_history: bool = False,
+    create_database: bool = False,
+) -> Iterator[tuple[DatabaseProxy, HistoryStore, Lease]]:
+    """The database, its history and this command's lease on the migration lock, released on the way out.
+
+    The database must exist unless ``create_database`` (and the configuration asks for it); the history
+    container is created only with ``create_history``."""
+    with connected(config) as client:
+        database = open_for_up(client, config) if create_database else require_database(client, config)
+        history = HistoryStore(database, config.history_container)
+        if create_history:
+            history.ensure()
+        lease = Lease(history, ttl=config.lock_ttl, command=command)
+        lease.acquire(config.lock_timeout, on_wait)
+        try:
+            yield database, history, lease
+        finally:
+            lease.release()

@@ -22,7 +22,7 @@ from typing import Any
 
 from azure.cosmos import DatabaseProxy
 
-from cosmigrate.app.context import connected, database_exists, missing, open_for_up
+from cosmigrate.app.context import Confirm, WaitCallback, connected, database_exists, missing, open_for_up
 from cosmigrate.app.datasteps import RunData
 from cosmigrate.app.results import PlanResult, RunResult
 from cosmigrate.app.runner import Runner
@@ -39,10 +39,7 @@ from cosmigrate.scripts.loader import Script, ScriptSet, load_all
 from cosmigrate.store.history import HistoryStore
 from cosmigrate.store.live import counter, read_state
 from cosmigrate.store.lock import Lease
-from cosmigrate.store.records import LockView, Snapshot
-
-Confirm = Callable[[str], bool]
-WaitCallback = Callable[[LockView], None]
+from cosmigrate.store.records import Snapshot
 
 
 def up(

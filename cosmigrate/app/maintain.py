@@ -10,11 +10,10 @@ when named (``accept``).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
-from cosmigrate.app.context import connected, require_database
+from cosmigrate.app.context import Confirm, WaitCallback, connected, locked, require_database
 from cosmigrate.app.results import RepairResult, StampResult, UnlockResult
 from cosmigrate.app.runner import batches
 from cosmigrate.app.state import Evaluation, evaluate
@@ -24,26 +23,7 @@ from cosmigrate.scripts.loader import ScriptSet, load_all
 from cosmigrate.store.history import HistoryStore
 from cosmigrate.store.lock import Lease, force_release
 from cosmigrate.store.records import Event as HistoryEvent
-from cosmigrate.store.records import LockView, Record, Snapshot, now_iso, source_document, source_id, who
-
-Confirm = Callable[[str], bool]
-WaitCallback = Callable[[LockView], None]
-
-
-@contextmanager
-def _locked(
-    config: Config, command: str, on_wait: WaitCallback | None, create: bool = False
-) -> Iterator[tuple[HistoryStore, Lease]]:
-    with connected(config) as client:
-        history = HistoryStore(require_database(client, config), config.history_container)
-        if create:
-            history.ensure()
-        lease = Lease(history, ttl=config.lock_ttl, command=command)
-        lease.acquire(config.lock_timeout, on_wait)
-        try:
-            yield history, lease
-        finally:
-            lease.release()
+from cosmigrate.store.records import Record, Snapshot, now_iso, source_document, source_id, who
 
 
 def commit_all(lease: Lease, documents: list[dict[str, Any]]) -> None:
@@ -95,7 +75,7 @@ def repair(
         if not decided.nothing and not confirm(decided.question(scripts)):
             raise UsageError("repair cancelled: nothing was changed")
     if not decided.nothing:
-        with _locked(config, "repair", on_wait) as (history, lease):
+        with locked(config, "repair", on_wait) as (_, history, lease):
             snapshot = history.snapshot()
             fresh = _decide(
                 scripts, evaluate(scripts, snapshot, own_lease=lease.lease_id), snapshot, set(accept), history
@@ -226,7 +206,7 @@ def stamp(config: Config, target: str, confirm: Confirm, on_wait: WaitCallback |
         "they did)?"
     ):
         raise UsageError("stamp cancelled: nothing was changed")
-    with _locked(config, "stamp", on_wait, create=True) as (history, lease):
+    with locked(config, "stamp", on_wait, create_history=True) as (_, history, lease):
         records = history.snapshot().records
         documents: list[dict[str, Any]] = []
         stamped = []
