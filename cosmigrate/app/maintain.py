@@ -77,9 +77,8 @@ def repair(
     if not decided.nothing:
         with locked(config, "repair", on_wait) as (_, history, lease):
             snapshot = history.snapshot()
-            fresh = _decide(
-                scripts, evaluate(scripts, snapshot, own_lease=lease.lease_id), snapshot, set(accept), history
-            )
+            # the same decisions on what holds under the lock; the diffs were shown already, not read again
+            fresh = _decide(scripts, evaluate(scripts, snapshot, own_lease=lease.lease_id), snapshot, set(accept))
             commit_all(lease, fresh.documents(scripts, snapshot, lease, decided))
     result = RepairResult(
         name, decided.to_pending, decided.to_applied, decided.accepted, decided.forgotten, decided.diffs
@@ -160,8 +159,13 @@ class _Decision:
 
 
 def _decide(
-    scripts: ScriptSet, evaluation: Evaluation, snapshot: Snapshot, accept: set[str], history: HistoryStore
+    scripts: ScriptSet,
+    evaluation: Evaluation,
+    snapshot: Snapshot,
+    accept: set[str],
+    history: HistoryStore | None = None,
 ) -> _Decision:
+    """What repair would do; with ``history``, also the diff of each changed script against the source that ran."""
     decided = _Decision()
     for view in evaluation.views:
         if view.state in ("failed", "interrupted"):
@@ -180,9 +184,9 @@ def _decide(
             )
             continue
         decided.accepted.append(view.revision)
-        decided.diffs[view.revision] = _diff(
-            view.revision, history.source(record.source), script.source, script.path.name
-        )
+        if history is not None:
+            recorded = history.source(record.source)
+            decided.diffs[view.revision] = _diff(view.revision, recorded, script.source, script.path.name)
     return decided
 
 
