@@ -390,3 +390,24 @@ def test_new_writes_a_valid_file_whatever_the_message(
 def test_the_local_endpoint_refers_to_no_file_outside_the_repository() -> None:
     text = (ROOT / "cosmigrate" / "testing" / "local_endpoint" / "server.js").read_text()
     assert "../shared" not in text and "NOTES.md" not in text
+
+
+def test_the_failed_down_advice_followed_literally_needs_one_repair(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient
+) -> None:
+    """'fix its downgrade, then cosmigrate repair and cosmigrate down': the fix changes the script, and that one
+    repair both returns the revision to applied and accepts the fixed file (showing its diff)."""
+    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
+    (tmp_path / "002_welcome_points.py").write_text(WELCOME_POINTS)
+    config = make_config(migrations=tmp_path)
+    command.up(config)
+    with pytest.raises(MigrationFailed, match="failed going down"):
+        command.down(config, confirm=YES)
+    script = tmp_path / "002_welcome_points.py"
+    script.write_text(script.read_text().replace("raise RuntimeError('the downgrade was never written')", "pass"))
+    asked: list[str] = []
+    repaired = command.repair(config, lambda question: asked.append(question) or True)
+    assert (repaired.to_applied, repaired.accepted) == (["002"], ["002"])
+    assert "+    pass" in asked[0]
+    assert command.status(config).refusal is None
+    assert [s.revision for s in command.down(config, confirm=YES).steps] == ["002"]

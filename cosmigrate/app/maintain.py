@@ -122,40 +122,36 @@ class _Decision:
 
     def documents(self, scripts: ScriptSet, snapshot: Snapshot, lease: Lease, asked: _Decision) -> list[dict[str, Any]]:
         """The writes, limited to what was shown and asked about (and is still so under the lock)."""
-        documents: list[dict[str, Any]] = []
         records = snapshot.records
+        final: dict[str, Record] = {}  # one record per revision, however many repairs apply to it
+        extra: list[dict[str, Any]] = []
         for revision in set(self.to_pending) & set(asked.to_pending):
-            record = records[revision]
+            record = final[revision] = records[revision]
             was = f"{record.state} going up: {record.error}"
             record.state, record.error, record.lease_id = "pending", None, None
-            documents += [record.to_document(), _event("repaired", revision, lease, was=was, now="pending")]
+            extra.append(_event("repaired", revision, lease, was=was, now="pending"))
         for revision in set(self.to_applied) & set(asked.to_applied):
-            record = records[revision]
+            record = final[revision] = records[revision]
             was = f"{record.state} going down: {record.error}"
             record.state, record.error, record.lease_id, record.direction = "applied", None, None, "up"
-            documents += [record.to_document(), _event("repaired", revision, lease, was=was, now="applied")]
+            extra.append(_event("repaired", revision, lease, was=was, now="applied"))
         for revision in set(self.accepted) & set(asked.accepted):
             record, script = records[revision], scripts.by_revision[revision]
+            final[revision] = record
             old = {"checksum": record.checksum, "description": record.description}
             record.checksum, record.description = script.checksum, script.description
             record.source = source_id(revision, script.checksum)
-            documents += [
-                record.to_document(),
+            now = {"checksum": script.checksum, "description": script.description}
+            extra += [
                 source_document(revision, script.checksum, script.source),
-                _event(
-                    "accepted",
-                    revision,
-                    lease,
-                    was=old,
-                    now={"checksum": script.checksum, "description": script.description},
-                ),
+                _event("accepted", revision, lease, was=old, now=now),
             ]
         for revision in set(self.forgotten) & set(asked.forgotten):
-            record = records[revision]
+            record = final[revision] = records[revision]
             was = record.state
             record.state = "forgotten"
-            documents += [record.to_document(), _event("forgotten", revision, lease, was=was)]
-        return documents
+            extra.append(_event("forgotten", revision, lease, was=was))
+        return [record.to_document() for record in final.values()] + extra
 
 
 def _decide(
@@ -172,21 +168,28 @@ def _decide(
             (decided.to_applied if view.direction == "down" else decided.to_pending).append(view.revision)
         elif view.state == "missing":
             decided.forgotten.append(view.revision)
-    for view in evaluation.changed:
-        record, script = snapshot.records[view.revision], scripts.by_revision[view.revision]
+    # A changed script of an applied revision, and of one going back to applied after a failed down (its
+    # downgrade was just fixed, as the advice says): both are offered in the same repair, with their diff.
+    changed = [view.revision for view in evaluation.changed] + [
+        revision
+        for revision in decided.to_applied
+        if revision in scripts.by_revision
+        and snapshot.records[revision].checksum != scripts.by_revision[revision].checksum
+    ]
+    for revision in changed:
+        record, script = snapshot.records[revision], scripts.by_revision[revision]
         renamed = bool(record.description) and record.description != script.description
-        if renamed and view.revision not in accept:
-            decided.refused[view.revision] = (
-                f"{view.revision} not accepted: it was applied as {record.description!r} and {script.path.name} now "
+        if renamed and revision not in accept:
+            decided.refused[revision] = (
+                f"{revision} not accepted: it was applied as {record.description!r} and {script.path.name} now "
                 f"says {script.description!r}, a different migration under the same number; restore the script that "
                 "ran, or if the new file's changes are already in the database: "
-                f"cosmigrate repair --accept {view.revision}."
+                f"cosmigrate repair --accept {revision}."
             )
             continue
-        decided.accepted.append(view.revision)
+        decided.accepted.append(revision)
         if history is not None:
-            recorded = history.source(record.source)
-            decided.diffs[view.revision] = _diff(view.revision, recorded, script.source, script.path.name)
+            decided.diffs[revision] = _diff(revision, history.source(record.source), script.source, script.path.name)
     return decided
 
 
