@@ -130,3 +130,17 @@ def test_delete_is_one_sentinel_and_totals_round_trip() -> None:
     assert Delete() is DELETE and repr(DELETE) == "DELETE"
     totals = Totals(read=3, written=2, unchanged=1, ru=2.5, seconds=1.25)
     assert Totals.from_dict({**totals.to_dict(), "unknown": 1}) == totals
+
+
+def test_a_write_with_a_lost_answer_is_judged_landed_by_its_own_changes() -> None:
+    """After a cut connection the engine reads the document back: its write landed when every change it made is
+    there, even if another writer changed other properties after it; a change of ours missing means it did not."""
+    from cosmigrate.data.engine import changes_present
+
+    original = {"id": "d", "pk": "p", "n": 1, "x": 5, "_etag": "e1"}
+    ours = {"id": "d", "pk": "p", "n": 2, "a": 1}  # changes n, adds a, removes x
+    assert changes_present(original, ours, {**ours, "_etag": "e2"})  # nobody wrote after us
+    assert changes_present(original, ours, {**ours, "b": 1, "_etag": "e3"})  # someone added b after us
+    assert not changes_present(original, ours, {**original, "b": 1, "_etag": "e3"})  # only theirs landed
+    assert not changes_present(original, ours, {**ours, "x": 5, "_etag": "e3"})  # our removal is not there
+    assert not changes_present(original, ours, {**ours, "n": 3, "_etag": "e3"})  # they changed what we changed

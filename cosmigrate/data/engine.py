@@ -692,6 +692,7 @@ class TransformHandler:
                     "e.g. SELECT * FROM c WHERE …), not a projection"
                 )
             doc_id, etag, key = current["id"], current["_etag"], self.keys.value(current)
+            before = json.dumps(current)  # fn may change its argument in place: what it was, for a read-back
             result = apply(self.fn, current)
             if result is None:
                 return Outcome.UNCHANGED
@@ -699,7 +700,7 @@ class TransformHandler:
                 outcome = self._delete(doc_id, key, etag)
             else:
                 self._check_identity(doc_id, key, result)
-                outcome = self._replace(doc_id, key, etag, result)
+                outcome = self._replace(doc_id, key, etag, result, before)
             if outcome is Outcome.GONE:
                 return Outcome.UNCHANGED  # deleted by someone else meanwhile: nothing left to change
             if outcome is not Outcome.CONFLICT:
@@ -728,7 +729,7 @@ class TransformHandler:
         except cosmos_errors.CosmosResourceNotFoundError:
             return None
 
-    def _replace(self, doc_id: Any, key: Any, etag: str, body: Document) -> Outcome:
+    def _replace(self, doc_id: Any, key: Any, etag: str, body: Document, before: str) -> Outcome:
         def replace() -> Outcome:
             try:
                 self.requests.call(
@@ -748,9 +749,9 @@ class TransformHandler:
                 return Outcome.GONE
             if fresh.get("_etag") == etag:
                 return NOT_DONE  # type: ignore[no-any-return]  # still the version we read: write again
-            if without_system_properties(fresh) == without_system_properties(body):
-                return Outcome.WRITTEN
-            return Outcome.CONFLICT  # someone else wrote after us or instead of us: run fn on what is there
+            if changes_present(json.loads(before), body, fresh):
+                return Outcome.WRITTEN  # ours landed (and maybe someone else's after it, on other properties)
+            return Outcome.CONFLICT  # someone else wrote instead of us: run fn on what is there
 
         return run_step(f"replace document {doc_id}", replace, read_back)
 
@@ -775,6 +776,19 @@ class TransformHandler:
             return NOT_DONE if fresh.get("_etag") == etag else Outcome.CONFLICT
 
         return run_step(f"delete document {doc_id}", delete, read_back)
+
+
+def changes_present(original: Document, body: Document, fresh: Document) -> bool:
+    """Whether every change ``body`` makes to ``original`` (a property set, changed or removed) is in ``fresh``:
+    after a write with an unknown outcome, the sign that it landed even when another writer changed other
+    properties after it. Equal documents are the case where nobody else wrote."""
+    was, want, now = (without_system_properties(d) for d in (original, body, fresh))
+    absent = object()
+    return all(
+        now.get(name, absent) == want.get(name, absent)
+        for name in set(was) | set(want)
+        if was.get(name, absent) != want.get(name, absent)
+    )
 
 
 def apply(fn: TransformFn, document: Document) -> TransformResult:
