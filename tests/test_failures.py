@@ -199,7 +199,7 @@ def test_stamp_on_a_database_that_does_not_exist_creates_nothing(
 
 
 def start_hanging_up(
-    scripts: Path, config: Config, cli_env: dict[str, str], idempotent: bool = True
+    scripts: Path, config: Config, cli_env: dict[str, str], idempotent: bool = True, lock_ttl: int = 2
 ) -> subprocess.Popen[bytes]:
     """``cosmigrate up`` in a process of its own, hanging in the middle of 003 (after its container exists,
     before it is recorded), returned once 003 shows as running."""
@@ -213,7 +213,7 @@ def start_hanging_up(
     )
     edit(script, "idempotent = True\n", f"idempotent = {idempotent}\narguments = {{'hang': 'hang in 003'}}\n")
     process = subprocess.Popen(
-        [sys.executable, "-m", "cosmigrate", "up", "--lock-ttl", "2", "-x", "hang=true"],
+        [sys.executable, "-m", "cosmigrate", "up", "--lock-ttl", str(lock_ttl), "-x", "hang=true"],
         env={**cli_env, "COSMIGRATE_MIGRATIONS": str(scripts)},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -257,6 +257,7 @@ def test_up_killed_mid_revision_is_resumed_when_idempotent_and_repaired_otherwis
         assert ("resumed", "003") in events
     else:
         assert status.refusal is not None and "not declared idempotent" in status.refusal
+        assert "or declare" not in status.refusal  # editing the script would only make it "changed" as well
         with pytest.raises(HistoryConflict, match=r"revision 003 .*interrupted going up.*cosmigrate repair"):
             command.up(config)
         assert command.repair(config, YES).to_pending == ["003"]
@@ -268,6 +269,22 @@ def test_up_killed_mid_revision_is_resumed_when_idempotent_and_repaired_otherwis
         assert end_state(cosmos, config)["containers"] == end_state(cosmos, clean)["containers"]
     finally:
         cosmos.delete_database(clean.database)
+
+
+def test_unlock_of_a_dead_run_says_so_in_its_revision_and_the_next_up_resumes_it(
+    make_config: Callable[..., Config], scripts: Path, cli_env: dict[str, str]
+) -> None:
+    config = make_config(migrations=scripts)
+    process = start_hanging_up(scripts, config, cli_env, lock_ttl=600)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert [v.revision for v in command.status(config).running] == ["003"]  # its lease runs for 10 minutes
+    assert command.unlock(config, YES).released
+    status = command.status(config)
+    assert [(v.revision, v.direction) for v in status.interrupted] == [("003", "up")]
+    assert "released by cosmigrate unlock" in (status.interrupted[0].error or "")
+    assert "lock expired" not in (status.interrupted[0].error or "")
+    assert [(s.revision, s.resumed) for s in command.up(config).steps] == [("003", True), ("004", False)]
 
 
 def test_an_invalid_definition_anywhere_up_to_the_target_stops_before_anything_is_written(

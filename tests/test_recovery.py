@@ -353,6 +353,26 @@ def test_json_on_failure_gives_the_error_and_the_steps_done_before_it(
     assert result.stderr.strip().splitlines()[-1].startswith("error: revision 003")
 
 
+def test_a_failed_up_says_in_words_what_it_did_before_the_error(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    folder = tmp_path / "migrations"
+    copy_schema_migrations(folder)
+    third = folder / "003_reindex_integration_connections.py"
+    third.write_text(
+        third.read_text().replace("def upgrade(op):\n", "def upgrade(op):\n    if not op.planning:\n        1 / 0\n")
+    )
+    result = run_cli("up", env={"COSMIGRATE_MIGRATIONS": str(folder)})
+    assert result.code == 1
+    lines = result.stdout.splitlines()
+    assert [line.split()[:2] for line in lines if not line.startswith(" ")][:2] == [
+        ["applied", "001"],
+        ["applied", "002"],
+    ]
+    assert lines[-1] == "2 revisions done before the error"
+    assert result.stderr.strip().splitlines()[-1].startswith("error: revision 003")
+
+
 def test_scripts_import_helpers_beside_them_and_declare_their_arguments(
     tmp_path: Path, make_config: Callable[..., Config], run_cli: Callable[..., CliResult]
 ) -> None:
@@ -411,3 +431,49 @@ def test_the_failed_down_advice_followed_literally_needs_one_repair(
     assert "+    pass" in asked[0]
     assert command.status(config).refusal is None
     assert [s.revision for s in command.down(config, confirm=YES).steps] == ["002"]
+
+
+def test_a_forgotten_revision_whose_script_comes_back_is_not_run_again(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient
+) -> None:
+    """'restore the script, or cosmigrate repair to forget the record', then the script comes back (another
+    branch checked out again): up refuses instead of giving every customer 100 more points, and one repair
+    records it applied again without running it. A different migration under that number still runs."""
+    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
+    welcome = tmp_path / "002_welcome_points.py"
+    welcome.write_text(WELCOME_POINTS)
+    config = make_config(migrations=tmp_path)
+    command.up(config, target="001")
+    customers = cosmos.get_database_client(config.database).get_container_client("customers")
+    for n in range(5):
+        customers.create_item({"id": f"c{n}", "points": 0})
+    command.up(config)
+    moved = tmp_path.parent / "002_welcome_points.py.away"
+    welcome.rename(moved)
+    asked: list[str] = []
+    assert command.repair(config, lambda question: asked.append(question) or True).forgotten == ["002"]
+    assert "cosmigrate will not run it again" in asked[0]
+    moved.rename(welcome)
+
+    status = command.status(config)
+    assert [(v.revision, v.state) for v in status.revisions] == [("001", "applied"), ("002", "forgotten")]
+    assert status.blocked and "forgotten by cosmigrate repair while applied" in str(status.refusal)
+    with pytest.raises(HistoryConflict, match="002.*will not run it again.*cosmigrate repair records it applied"):
+        command.up(config)
+    assert points(cosmos, config.database) == [100] * 5
+
+    repaired = command.repair(config, YES)
+    assert (repaired.restored, repaired.accepted) == (["002"], [])
+    assert command.up(config).steps == []
+    assert points(cosmos, config.database) == [100] * 5
+    events = [(e["event"], e["revision"], (e.get("detail") or {}).get("was")) for e in command.history(config).events]
+    assert ("forgotten", "002", "applied") in events and ("repaired", "002", "forgotten while applied") in events
+
+    # forgotten again, and another branch's 002 takes the number: that is a new migration, and it runs
+    welcome.unlink()
+    command.repair(config, YES)
+    welcome.write_text(
+        script("002", "001", "    op.create_container('loyalty', partition_key='/id')", doc="Create loyalty.")
+    )
+    assert [s.revision for s in command.up(config).steps] == ["002"]
+    assert points(cosmos, config.database) == [100] * 5

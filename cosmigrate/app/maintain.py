@@ -4,7 +4,8 @@
 failed going *up* becomes pending (its upgrade did not complete); one that failed going *down* becomes
 applied again (its upgrade is still in effect). A changed script is shown as a diff against the source that
 ran, and one whose description changed — a different migration under the same number — is accepted only
-when named (``accept``).
+when named (``accept``). A record forgotten while its upgrade was in effect remembers that, so that when its
+script comes back, repair records it applied again instead of letting ``up`` run it a second time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from cosmigrate.app.context import Confirm, WaitCallback, connected, locked, require_database
 from cosmigrate.app.results import RepairResult, StampResult, UnlockResult
 from cosmigrate.app.runner import batches
-from cosmigrate.app.state import Evaluation, evaluate
+from cosmigrate.app.state import Evaluation, evaluate, in_effect
 from cosmigrate.config import Config
 from cosmigrate.errors import HistoryConflict, UsageError
 from cosmigrate.scripts.loader import ScriptSet, load_all
@@ -57,7 +58,7 @@ def repair(
 
     Failed or interrupted going up → pending; going down → applied; a changed script → its new checksum is
     accepted (one whose description changed only when named in ``accept``); a record of a deleted script →
-    forgotten. Each change is logged as an event.
+    forgotten; a forgotten one whose script came back → applied again, not run. Each change is logged as an event.
     """
     scripts = load_all(config.migrations)
     unknown = sorted(set(accept) - set(scripts.by_revision))
@@ -81,7 +82,13 @@ def repair(
             fresh = _decide(scripts, evaluate(scripts, snapshot, own_lease=lease.lease_id), snapshot, set(accept))
             commit_all(lease, fresh.documents(scripts, snapshot, lease, decided))
     result = RepairResult(
-        name, decided.to_pending, decided.to_applied, decided.accepted, decided.forgotten, decided.diffs
+        name,
+        decided.to_pending,
+        decided.to_applied,
+        decided.accepted,
+        decided.forgotten,
+        decided.diffs,
+        decided.restored,
     )
     if decided.refused:
         error = HistoryConflict(" ".join(decided.refused.values()))
@@ -96,12 +103,13 @@ class _Decision:
         self.to_applied: list[str] = []
         self.accepted: list[str] = []
         self.forgotten: list[str] = []
+        self.restored: list[str] = []
         self.diffs: dict[str, str] = {}
         self.refused: dict[str, str] = {}
 
     @property
     def nothing(self) -> bool:
-        return not (self.to_pending or self.to_applied or self.accepted or self.forgotten)
+        return not (self.to_pending or self.to_applied or self.accepted or self.forgotten or self.restored)
 
     def question(self, scripts: ScriptSet) -> str:
         lines = ["cosmigrate repair will:"]
@@ -112,11 +120,20 @@ class _Decision:
             f"  {r}: failed or interrupted going down → applied again (its upgrade is still in effect)"
             for r in self.to_applied
         ]
+        lines += [
+            f"  {r}: its script is back after its record was forgotten → applied again, without running it (what it "
+            "did stayed in the database)"
+            for r in self.restored
+        ]
         for revision in self.accepted:
             lines.append(f"  {revision}: accept the current {scripts.by_revision[revision].path.name} as applied:")
             lines += ["    " + line for line in self.diffs[revision].splitlines()]
-        lines += [f"  {r}: forget the record (no script declares it)" for r in self.forgotten]
-        every = self.to_pending + self.to_applied + self.accepted + self.forgotten
+        lines += [
+            f"  {r}: forget the record (no script declares it; what it did stays in the database, and should its "
+            "script come back, cosmigrate will not run it again)"
+            for r in self.forgotten
+        ]
+        every = set(self.to_pending + self.to_applied + self.accepted + self.forgotten + self.restored)
         lines.append(f"Repair {', '.join(sorted(every))}?")
         return "\n".join(lines)
 
@@ -135,6 +152,12 @@ class _Decision:
             was = f"{record.state} going down: {record.error}"
             record.state, record.error, record.lease_id, record.direction = "applied", None, None, "up"
             extra.append(_event("repaired", revision, lease, was=was, now="applied"))
+        for revision in set(self.restored) & set(asked.restored):
+            record = final[revision] = records[revision]
+            was = f"forgotten while {record.forgotten_was}"
+            record.state, record.error, record.lease_id, record.direction = "applied", None, None, "up"
+            record.forgotten_was = None
+            extra.append(_event("repaired", revision, lease, was=was, now="applied"))
         for revision in set(self.accepted) & set(asked.accepted):
             record, script = records[revision], scripts.by_revision[revision]
             final[revision] = record
@@ -148,7 +171,8 @@ class _Decision:
             ]
         for revision in set(self.forgotten) & set(asked.forgotten):
             record = final[revision] = records[revision]
-            was = record.state
+            was = record.state if record.state == "applied" else f"{record.state} going {record.direction}"
+            record.forgotten_was = was if in_effect(record) else None
             record.state = "forgotten"
             extra.append(_event("forgotten", revision, lease, was=was))
         return [record.to_document() for record in final.values()] + extra
@@ -168,11 +192,13 @@ def _decide(
             (decided.to_applied if view.direction == "down" else decided.to_pending).append(view.revision)
         elif view.state == "missing":
             decided.forgotten.append(view.revision)
+        elif view.state == "forgotten":
+            decided.restored.append(view.revision)
     # A changed script of an applied revision, and of one going back to applied after a failed down (its
     # downgrade was just fixed, as the advice says): both are offered in the same repair, with their diff.
     changed = [view.revision for view in evaluation.changed] + [
         revision
-        for revision in decided.to_applied
+        for revision in decided.to_applied + decided.restored
         if revision in scripts.by_revision
         and snapshot.records[revision].checksum != scripts.by_revision[revision].checksum
     ]
@@ -252,12 +278,29 @@ def unlock(config: Config, confirm: Confirm) -> UnlockResult:
     name = config.database_name
     with connected(config) as client:
         history = HistoryStore(require_database(client, config), config.history_container)
-        holder = history.read_lock()
+        snapshot = history.snapshot()
+        holder = snapshot.lock
         if holder is None:
             return UnlockResult(name, False, None)
         if not confirm(f"Release the migration lock held by {holder.describe()}?"):
             raise UsageError("unlock cancelled: the lock is still held")
         event = HistoryEvent.new("unlocked", None, detail={"holder": holder.describe(), "lease_id": holder.lease_id})
-        if not force_release(history, holder, event.to_document()):
+        # the holder's running revision says why it stopped; fenced like the holder's own writes, so if the
+        # holder wrote since we read, the lease changed and nothing of this lands
+        stopped = [
+            _interrupted_by_unlock(record, event)
+            for record in snapshot.records.values()
+            if record.state == "running" and record.lease_id == holder.lease_id
+        ]
+        if not force_release(history, holder, [event.to_document(), *stopped]):
             raise HistoryConflict("the lock changed hands while you were asked; run cosmigrate unlock again")
     return UnlockResult(name, True, holder.describe())
+
+
+def _interrupted_by_unlock(record: Record, event: HistoryEvent) -> dict[str, Any]:
+    record.state = "interrupted"
+    record.error = (
+        f"started {record.started_at} by {record.applied_by}; its lock was released by cosmigrate unlock "
+        f"({event.by}, {event.at}) before it finished"
+    )
+    return record.to_document()

@@ -70,7 +70,7 @@ class StatusResult(Result):
 
     def to_dict(self) -> dict[str, Any]:
         body = super().to_dict()
-        for state in ("applied", "pending", "failed", "interrupted", "running", "missing"):
+        for state in ("applied", "pending", "failed", "interrupted", "running", "missing", "forgotten"):
             body[state] = [view.to_dict() for view in self._of(state)]
         body["blocked"] = self.blocked
         return body
@@ -140,10 +140,11 @@ class RepairResult(Result):
     accepted: list[str] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
     diffs: dict[str, str] = field(default_factory=dict)
+    restored: list[str] = field(default_factory=list)  # forgotten, script back: applied again without running
 
     @property
     def nothing(self) -> bool:
-        return not (self.to_pending or self.to_applied or self.accepted or self.forgotten)
+        return not (self.to_pending or self.to_applied or self.accepted or self.forgotten or self.restored)
 
 
 @dataclass(frozen=True)

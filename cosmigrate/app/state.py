@@ -13,6 +13,8 @@ interrupted up      idempotent: the next ``up`` resumes it; otherwise check, ``r
 interrupted down    idempotent: the next ``down`` resumes it; otherwise ``repair`` (applied), ``down``
 changed             restore the file, or ``cosmigrate repair`` (``--accept REV`` if its description changed)
 missing             restore the script, or ``cosmigrate repair`` (forgets the record)
+forgotten           its script came back after repair forgot an applied record: ``cosmigrate repair``
+                    (applied again, not run)
 ==================  =============================================================================
 """
 
@@ -33,7 +35,7 @@ ABSENT_STATES = ("pending", "reverted", "forgotten")
 class RevisionView:
     revision: str
     description: str
-    state: str  # pending, running, applied, failed, interrupted, changed, missing
+    state: str  # pending, running, applied, failed, interrupted, changed, missing, forgotten
     direction: str | None = None
     applied_at: str | None = None
     checksum: str | None = None
@@ -112,6 +114,21 @@ def evaluate(scripts: ScriptSet, snapshot: Snapshot, own_lease: str | None = Non
     return Evaluation(views, changed, applied, resumable, problems)
 
 
+def in_effect(record: Record) -> bool:
+    """Whether a record's upgrade is (or may be, partly undone) in effect: applied, or stuck going down."""
+    return record.state == "applied" or (
+        record.state in ("failed", "interrupted", "running") and record.direction == "down"
+    )
+
+
+def returned(script: Script, record: Record) -> bool:
+    """A record forgotten while its upgrade was in effect, and the same migration's script back under its number
+    (same text, or same description): running it would apply that upgrade a second time."""
+    if record.state != "forgotten" or not record.forgotten_was:
+        return False
+    return record.checksum == script.checksum or (bool(record.description) and record.description == script.description)
+
+
 def _may_resume(script: Script, record: Record) -> bool:
     return script.idempotent and record.checksum == script.checksum
 
@@ -131,9 +148,22 @@ def _view(
             }
         return RevisionView(script.revision, script.description, state, idempotent=script.idempotent, **extra)
 
+    name = script.path.name
+    if record is not None and returned(script, record):
+        error = (
+            f"revision {script.revision} ({name}) ran here as {record.description!r} and its record was forgotten by "
+            f"cosmigrate repair while {record.forgotten_was} and its script was missing; what it did may still be "
+            "in the database, so up will not run it again"
+        )
+        step = "cosmigrate repair (records it applied again, without running it)"
+        message = f"{error}: cosmigrate repair records it applied again, without running it"
+        shown = RevisionView(
+            script.revision, script.description, "forgotten", "up", record.applied_at, record.checksum, error,
+            record.applied_by, script.idempotent, step,
+        )  # fmt: skip
+        return shown, True, ("forgotten", message)
     if record is None or record.state in ABSENT_STATES:
         return view("pending", next_step="cosmigrate up"), False, None
-    name = script.path.name
     if record.state == "applied":
         return view("applied", applied_at=record.applied_at), True, None
     if record.state == "running" and record.lease_id == live_lease:
@@ -173,7 +203,7 @@ def _view(
                 message = (
                     f"revision {script.revision} ({name}) was interrupted going up ({why}); it is not declared "
                     "idempotent, so how far it got is unknown: check its effects, then cosmigrate repair (it becomes "
-                    "pending) and cosmigrate up; or declare idempotent = True in the script if running it again is safe"
+                    "pending) and cosmigrate up (a script that declares idempotent = True is resumed by up itself)"
                 )
         problem = ("interrupted", message) if message else None
         return view("interrupted", error=why, next_step=step), going_down, problem

@@ -428,6 +428,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args, prog_name="cosmigrate", standalone_mode=False)
     except CosmigrateError as exc:
+        if exc.steps and not _state["json"]:
+            _done_before(exc.steps)
         _fail(str(exc), exc.exit_code, debug, exc)
     except click.exceptions.Abort:  # click's form of Ctrl-C at a prompt
         _fail("interrupted (Ctrl-C); nothing more was done: run cosmigrate status to see where it stopped", 1, debug)
@@ -443,6 +445,15 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"unexpected {type(exc).__name__}: {exc} (a bug: run with --debug and report it)", 1, debug)
     _flush_or_quiet()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _done_before(steps: list[Any]) -> None:
+    from cosmigrate.cli import render
+
+    try:
+        render.done_before(steps)
+    except BrokenPipeError:
+        _quiet_stdout()
 
 
 def _quiet_stdout() -> None:

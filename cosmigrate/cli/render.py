@@ -96,11 +96,24 @@ def plan(result: Any) -> None:
 
 
 def run(result: Any) -> None:
-    verb = {"up": "applied", "down": "reverted"}[result.direction]
     if not result.steps:
         click.echo(f"nothing to do: database {result.database} is at {result.current or 'base'} (head {result.head})")
         return
-    for step in result.steps:
+    steps(result.steps)
+    click.echo(f"database {result.database} is at {result.current or 'base'} (head {result.head})")
+
+
+def done_before(done: list[Any]) -> None:
+    """The revisions a run finished before it failed, so that a log shows what changed before the error."""
+    done = [step for step in done if hasattr(step, "revision") and hasattr(step, "direction")]
+    if done:
+        steps(done)
+        click.echo(f"{len(done)} revision{'s' if len(done) != 1 else ''} done before the error")
+
+
+def steps(done: list[Any]) -> None:
+    for step in done:
+        verb = {"up": "applied", "down": "reverted"}[step.direction]
         resumed = " (resumed after an interruption)" if step.resumed else ""
         click.echo(f"{verb} {step.revision}  {step.description} ({step.duration_s:.2f}s){resumed}")
         for operation in step.operations:
@@ -112,7 +125,6 @@ def run(result: Any) -> None:
                 documents = f"{count} document{'s' if count != 1 else ''}"
                 where = "none (--no-backup)" if backup.get("skipped") else backup.get("path")
                 click.echo(f"      backup: {where} ({documents})")
-    click.echo(f"database {result.database} is at {result.current or 'base'} (head {result.head})")
 
 
 def status(result: Any) -> None:
@@ -127,7 +139,7 @@ def status(result: Any) -> None:
             state = "changed"
         click.echo(f"{view.revision:<10}{state:<13}{view.applied_at or '':<26}{view.description}")
     for view in [*result.revisions, *result.changed]:
-        if view.state in ("failed", "interrupted", "missing", "changed"):
+        if view.state in ("failed", "interrupted", "missing", "changed", "forgotten"):
             click.echo(f"  {view.revision}: {view.error}")
             if view.next_step:
                 click.echo(f"    next: {view.next_step}")
@@ -187,6 +199,8 @@ def repair(result: Any) -> None:
         click.echo(f"{rev}: pending again (cosmigrate up runs it)")
     for rev in result.to_applied:
         click.echo(f"{rev}: applied again (fix its downgrade, then cosmigrate down)")
+    for rev in result.restored:
+        click.echo(f"{rev}: applied again, without running it (its script is back)")
     for rev in result.accepted:
         click.echo(f"{rev}: the current script is accepted as applied")
     for rev in result.forgotten:

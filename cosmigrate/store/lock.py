@@ -267,10 +267,11 @@ class Lease:
             raise LockLost(f"{self._lost}; stopping before the next revision")
 
 
-def force_release(history: HistoryStore, holder: LockView, event: dict[str, Any]) -> bool:
-    """Delete the lease as it was shown to an operator, and log that, in one batch. False when the lease
-    changed hands meanwhile (nothing was deleted)."""
-    operations: list[Any] = [("delete", (LOCK_ID,), {"if_match_etag": holder.etag}), ("create", (event,))]
+def force_release(history: HistoryStore, holder: LockView, documents: list[dict[str, Any]]) -> bool:
+    """Delete the lease as it was shown to an operator and write ``documents`` (the event saying so, the
+    holder's records), in one batch. False when the lease changed hands meanwhile (nothing was written)."""
+    operations: list[Any] = [("delete", (LOCK_ID,), {"if_match_etag": holder.etag})]
+    operations += [("upsert", (document,)) for document in documents]
 
     def gone() -> Any:  # after an unknown outcome: did our delete land?
         current = history.read_lock()

@@ -89,6 +89,9 @@ class Record:
     stamped: bool = False
     source: str | None = None  # id of the source document of the script that last ran
     result: dict[str, Any] = field(default_factory=dict)  # backups, data totals, forced preconditions
+    # when forgotten by repair: the state it was in ("applied", "failed going down", ...), so that a script that
+    # comes back under this number is not taken for a new one and run again over what it already did
+    forgotten_was: str | None = None
 
     def to_document(self) -> dict[str, Any]:
         return {"id": f"rev-{self.revision}", "scope": SCOPE, "kind": "revision", **asdict(self)}
