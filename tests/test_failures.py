@@ -141,7 +141,9 @@ def test_a_changed_script_blocks_up_but_a_crlf_checkout_does_not(
     assert [v.revision for v in status.changed] == ["001"] and status.blocked
     with pytest.raises(HistoryConflict, match=r"revision 001: 001_create_integration_providers.py changed"):
         command.up(config)
-    assert command.repair(config, YES).accepted == ["001"]
+    repaired = command.repair(config, YES)
+    assert repaired.accepted == ["001"]
+    assert "001_create_integration_providers.py: run cosmigrate hash" in (repaired.sum_hint or "")
     assert command.status(config).changed == []
     assert [s.revision for s in command.up(config).steps] == ["004"]
 

@@ -20,7 +20,9 @@ from cosmigrate.app.runner import batches
 from cosmigrate.app.state import Evaluation, evaluate, in_effect
 from cosmigrate.config import Config
 from cosmigrate.errors import HistoryConflict, UsageError
+from cosmigrate.scripts import sumfile
 from cosmigrate.scripts.loader import ScriptSet, load_all
+from cosmigrate.scripts.sumfile import SUM_FILE
 from cosmigrate.store.history import HistoryStore
 from cosmigrate.store.lock import Lease, force_release
 from cosmigrate.store.records import Event as HistoryEvent
@@ -89,12 +91,24 @@ def repair(
         decided.forgotten,
         decided.diffs,
         decided.restored,
+        None if decided.nothing else _stale_sum(config),
     )
     if decided.refused:
         error = HistoryConflict(" ".join(decided.refused.values()))
         error.steps = [result]
         raise error
     return result
+
+
+def _stale_sum(config: Config) -> str | None:
+    """The usual reason for a repair is a fixed or edited script: say that the sum file wants rewriting."""
+    stale = sorted({p.file for p in sumfile.verify(config.migrations) if p.code == "sum-mismatch"} - {SUM_FILE})
+    if not stale:
+        return None
+    return (
+        f"{SUM_FILE} does not match {', '.join(stale)}: run cosmigrate hash and commit it (cosmigrate check fails "
+        "until then)"
+    )
 
 
 class _Decision:

@@ -141,6 +141,7 @@ class RepairResult(Result):
     forgotten: list[str] = field(default_factory=list)
     diffs: dict[str, str] = field(default_factory=dict)
     restored: list[str] = field(default_factory=list)  # forgotten, script back: applied again without running
+    sum_hint: str | None = None  # the sum file no longer matches a repaired script: rewrite it
 
     @property
     def nothing(self) -> bool:

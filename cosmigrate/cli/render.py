@@ -205,6 +205,8 @@ def repair(result: Any) -> None:
         click.echo(f"{rev}: the current script is accepted as applied")
     for rev in result.forgotten:
         click.echo(f"{rev}: record of a missing script forgotten")
+    if result.sum_hint:
+        click.echo(f"next: {result.sum_hint}")
 
 
 def check(result: Any) -> None:
