@@ -347,8 +347,10 @@ def test_repair_without_yes_and_without_a_terminal(tmp_path: Path, run_cli: Call
     before = status_json(run_cli, tmp_path)
     assert revisions(before, "changed") == ["001"]
 
-    last = assert_one_error_line(run_cli("repair", env=env, cwd=tmp_path), 2, "--yes")
-    assert "001" in last
+    refused = run_cli("repair", env=env, cwd=tmp_path)
+    last = assert_one_error_line(refused, 2, "--yes")
+    assert "Repair 001?" in last
+    assert "+# edited after it was applied" in refused.stderr  # what it would accept is shown, for a CI log
 
     after = status_json(run_cli, tmp_path)
     assert revisions(after, "changed") == ["001"], "repair accepted the change without --yes"

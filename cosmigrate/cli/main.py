@@ -116,15 +116,15 @@ def _confirm(yes: bool) -> Callable[[str], bool]:
     def ask(question: str) -> bool:
         if yes:
             return True
-        if not sys.stdin.isatty():
-            last = question.strip().splitlines()[-1] if question.strip() else question
-            raise UsageError(
-                f"{last} needs an answer and there is no terminal; nothing was changed: run again with --yes"
-            )
-        lines = question.splitlines()
-        for line in lines[:-1]:
+        lines = question.strip().splitlines() or [question]
+        for line in lines[:-1]:  # what would be done, diffs included: also shown when refusing, for a CI log
             click.echo(_redact(line), err=True)
-        return click.confirm(lines[-1] if lines else question, default=False, err=True)
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f'no terminal to answer "{lines[-1]}"; nothing was changed: read what it would do above, then run '
+                "again with --yes"
+            )
+        return click.confirm(lines[-1], default=False, err=True)
 
     return ask
 
