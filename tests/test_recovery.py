@@ -80,6 +80,7 @@ def test_a_failed_down_then_repair_and_up_keeps_the_welcome_points_at_100(
     status = command.status(config)
     assert [(v.revision, v.state, v.direction) for v in status.failed] == [("002", "failed", "down")]
     assert status.current == "002"  # still applied: its upgrade is in effect
+    assert status.failed[0].applied_at  # and when it was applied still shows
     with pytest.raises(HistoryConflict, match="fix its downgrade"):
         command.up(config)  # the printed advice is repair, then down: up refuses meanwhile
 

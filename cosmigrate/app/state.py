@@ -206,7 +206,8 @@ def _view(
                     "pending) and cosmigrate up (a script that declares idempotent = True is resumed by up itself)"
                 )
         problem = ("interrupted", message) if message else None
-        return view("interrupted", error=why, next_step=step), going_down, problem
+        still = record.applied_at if going_down else None  # going down, its upgrade's time still holds
+        return view("interrupted", error=why, next_step=step, applied_at=still), going_down, problem
     # failed
     error = record.error or "(no error recorded)"
     if record.direction == "down":
@@ -215,7 +216,8 @@ def _view(
             "then cosmigrate repair (it is applied again) and cosmigrate down"
         )
         step = "fix the downgrade, cosmigrate repair (it is applied again), then cosmigrate down"
-        return view("failed", error=error, next_step=step), True, ("failed", message)
+        shown = view("failed", error=error, next_step=step, applied_at=record.applied_at)
+        return shown, True, ("failed", message)
     message = (
         f"revision {script.revision} ({name}) failed going up: {error}; it is not applied: fix the script, then "
         "cosmigrate repair (it becomes pending again) and cosmigrate up"
