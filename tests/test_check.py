@@ -68,6 +68,97 @@ def test_check_reports_every_problem_at_once(folder: Path, run_cli: Callable[...
     ]
 
 
+def script(revision: str, down_revision: str, upgrade: str, downgrade: str = "pass", head: str = "") -> str:
+    """A migration after ``down_revision``: its docstring, ``head`` (at line 3), then the two functions."""
+    return (
+        f'"""Revision {revision}."""\n\n{head}revision = "{revision}"\ndown_revision = "{down_revision}"\n\n\n'
+        f"def upgrade(op):\n    {upgrade}\n\n\ndef downgrade(op):\n    {downgrade}\n"
+    )
+
+
+def check_json(run_cli: Callable[..., CliResult], folder: Path) -> set[tuple[str, int | None, str]]:
+    result = run_cli("check", "--json", "--migrations", str(folder))
+    assert result.code == 1, result.stdout + result.stderr
+    return {(p["file"], p["line"], p["code"]) for p in json.loads(result.stdout)["problems"]}
+
+
+def test_one_check_reports_load_structure_and_replay_problems_of_a_broken_folder(
+    folder: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    """Five broken scripts, each a different kind: one run lists all five (it used to take three, each kind
+    hiding the next), with file and line, then the same in --json."""
+    files = {
+        "005_imports.py": script(
+            "005", "004", "op.create_container('a', '/id')", head="import no_such_module_anywhere\n\n"
+        ),
+        "006_syntax.py": script("006", "005", "op.create_container('b', '/id')").replace(
+            "def upgrade(op):", "def upgrade(op)"
+        ),
+        "007_no_downgrade.py": script("007", "006", "op.create_container('c', '/id')").split("\n\n\ndef downgrade")[0],
+        "008_typo.py": script("008", "007", "op.create_container('d', '/id', unique_key=[['/x']])"),
+        "009_history.py": script("009", "008", "op.delete_container('cosmigrate_history')"),
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text + "\n" if not text.endswith("\n") else text)
+    sumfile.write(folder)
+    result = run_cli("check", "--migrations", str(folder))
+    assert result.code == 1
+    lines = result.stdout.splitlines()
+    assert lines == [
+        "005_imports.py:3: loading failed with ModuleNotFoundError: No module named 'no_such_module_anywhere'; "
+        "fix the script",
+        "006_syntax.py:7: syntax error: expected ':'; fix the script",
+        "007_no_downgrade.py: no downgrade(op) function; define one (it may do nothing, with a comment why)",
+        "008_typo.py:8: upgrade: Operations.create_container() got an unexpected keyword argument 'unique_key'",
+        "009_history.py:8: container 'cosmigrate_history' holds cosmigrate's history: a migration must not "
+        "create, change or delete it",
+    ]
+    assert "5 problems found" in result.stderr
+    assert check_json(run_cli, folder) == {
+        ("005_imports.py", 3, "import-error"),
+        ("006_syntax.py", 7, "import-error"),
+        ("007_no_downgrade.py", None, "no-downgrade"),
+        ("008_typo.py", 8, "bad-call"),
+        ("009_history.py", 8, "invalid-definition"),
+    }
+
+
+def test_check_replays_past_a_broken_script_without_blaming_the_scripts_after_it(
+    folder: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    """006 fails only because 005 (which creates audit) cannot run: not reported. What is wrong in 006 whatever
+    came before (its downgrade), in 007 after it, and in 008 after a down_revision that names nothing is."""
+    audit = "op.create_container('audit', '/tenantId')"
+    (folder / "005_audit.py").write_text(script("005", "004", audit, head="import no_such_module_anywhere\n\n"))
+    (folder / "006_seed.py").write_text(
+        script(
+            "006",
+            "005",
+            "if not op.exists('audit'):\n        raise RuntimeError('005 creates audit')",
+            downgrade="op.flag('loud')",
+        )
+    )
+    (folder / "007_more.py").write_text(script("007", "006", "op.create_container('more', partition_key='id')"))
+    (folder / "008_lost.py").write_text(script("008", "077", "op.create_container('lost', '/id', ttl=5)"))
+    sumfile.write(folder)
+    assert check_json(run_cli, folder) == {
+        ("005_audit.py", 3, "import-error"),
+        ("006_seed.py", 13, "undeclared-argument"),
+        ("007_more.py", 8, "invalid-definition"),
+        ("008_lost.py", None, "dangling"),
+        ("008_lost.py", 8, "bad-call"),
+    }
+    # with 005 fixed, 006's upgrade passes: what it raised was only 005's absence
+    (folder / "005_audit.py").write_text(script("005", "004", audit))
+    sumfile.write(folder)
+    assert {(file, code) for file, _, code in check_json(run_cli, folder)} == {
+        ("006_seed.py", "undeclared-argument"),
+        ("007_more.py", "invalid-definition"),
+        ("008_lost.py", "dangling"),
+        ("008_lost.py", "bad-call"),
+    }
+
+
 def test_check_online_catches_an_edited_applied_script_and_an_out_of_order_one(
     folder: Path, run_cli: Callable[..., CliResult], make_config: Callable[..., Config]
 ) -> None:

@@ -101,6 +101,8 @@ def test_a_file_edited_after_write_is_caught(tmp_path: Path) -> None:
     problems = verify(tmp_path)
     assert found(problems) == [("sum-mismatch", "002_s002.py", None)]
     assert problems[0].message.startswith(f"changed since {SUM_FILE} was written")
+    # the tool's own advice for a failed revision (fix its script, repair, up) changes an applied file: covered
+    assert "or a failed one you fixed and repaired — rewrite the sum (cosmigrate hash)" in problems[0].message
 
 
 def test_a_file_added_after_write_is_caught(tmp_path: Path) -> None:

@@ -4,12 +4,17 @@
 ``scripts.lint`` finds (loading, naming, ordering, the sum file) it replays every revision's upgrade (from
 nothing, in order) and downgrade (in reverse) on a simulated database, so that what ``up`` would refuse — an
 invalid definition, a misspelt keyword, an undeclared ``-x`` key, an untouched template — is caught with its
-file and line before a deploy. ``--online`` adds what only the database knows (``app/inspect.check_online``).
+file and line before a deploy. A broken folder is replayed too, all but the scripts that cannot run, so that
+one run says everything (``replay_problems`` says why the scripts after a broken one are still replayed).
+``--online`` adds what only the database knows (``app/inspect.check_online``).
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from cosmigrate.app.results import CheckResult, HashResult, InitResult, NewResult
@@ -24,20 +29,82 @@ from cosmigrate.scripts.problems import Problem
 from cosmigrate.store.records import now_iso
 
 
-def replay_problems(scripts: list[Script], history_container: str | None = None) -> list[Problem]:
-    """Every fault of every script, found by replaying all upgrades then all downgrades on a simulated state."""
+def replay_problems(scripts: Sequence[Script], history_container: str | None = None) -> list[Problem]:
+    """Every fault of every script, found by replaying all upgrades then all downgrades on a simulated state.
+
+    ``scripts`` are replayed in the order given, each upgrade on the state the ones before it left (from nothing),
+    then each downgrade in reverse: for a sound folder, its chain. A broken folder gives what it can: the scripts
+    that loaded and are structurally fine, some of which follow a revision that cannot run (it failed to load,
+    lacks a function, or its ``down_revision`` names no script or loops). That revision is skipped, and the ones
+    after it are still replayed, on the state so far, without what it would have done. This is sound because
+    ``check`` reports only a script's faults (an invalid definition, a misspelt keyword, an undeclared ``-x``
+    key, an untouched template, an exception), and the state does not decide those: what the state decides —
+    that a container exists, or does not, at that point (a conflict), or that a precondition refuses — ``check``
+    never reports, since the database the revisions will run on is unknown offline. The one way the state reaches
+    a fault is through the script itself: having been told what exists (``op.exists``, ``op.is_legacy``,
+    ``op.count``, the result of ``op.delete_container``) it may take another path. So on a state that a skipped
+    revision may have left wrong — an upgrade whose chain is broken below it, and every downgrade replayed after
+    such an upgrade — a fault is reported only when the script had been told nothing yet: that fault is the
+    script's own whatever the earlier revisions do. The others are left for the run after the broken revision is
+    fixed (a hidden fault, never a false one). A script that branches on a returned change's ``effect`` is not
+    followed that far.
+    """
+    scripts = list(scripts)
     ups = planner.plan(scripts, "up", DatabaseState(), history_container=history_container, keep_going=True)
-    downs = planner.plan(
-        list(reversed(scripts)), "down", ups.end_state, history_container=history_container, keep_going=True
-    )
-    return [r.fault for r in ups.revisions + downs.revisions if r.fault]
+    downs = planner.plan(scripts[::-1], "down", ups.end_state, history_container=history_container, keep_going=True)
+    up_unsure = _after_a_broken_link(scripts)
+    down_unsure = list(itertools.accumulate(up_unsure[::-1], operator.or_))  # downs run in reverse order
+    problems = []
+    for revision, unsure in zip(ups.revisions + downs.revisions, up_unsure + down_unsure, strict=True):
+        if revision.fault and not (unsure and revision.asked):
+            problems.append(revision.fault)
+    return problems
+
+
+def replay_order(scripts: Sequence[Script]) -> list[Script]:
+    """``scripts`` (in file order) in the order to replay them when they form no sound chain: each after the
+    script its ``down_revision`` names when that is one of them (the first file declaring it), otherwise in file
+    order; a loop as its chain runs, ending at its first file."""
+    first: dict[str, Script] = {}
+    for script in scripts:
+        first.setdefault(script.revision, script)
+    order: list[Script] = []
+    placed: set[int] = set()
+    for script in scripts:
+        trail: list[Script] = []  # script, then the one it follows, ... down to one placed, first or missing
+        on_trail: set[int] = set()
+        cursor: Script | None = script
+        while cursor is not None and id(cursor) not in placed and id(cursor) not in on_trail:
+            trail.append(cursor)
+            on_trail.add(id(cursor))
+            parent = cursor.down_revision
+            cursor = None if parent is None else first.get(parent)
+        for earlier in reversed(trail):
+            placed.add(id(earlier))
+            order.append(earlier)
+    return order
+
+
+def _after_a_broken_link(order: Sequence[Script]) -> list[bool]:
+    """For each script of a replay order: whether a revision below it in its chain is not replayed before it (a
+    file that cannot run, a ``down_revision`` that names no script, a loop), so that its state lacks something."""
+    sound: dict[str, bool] = {}  # revision -> its chain down to a first revision was all replayed
+    unsure = []
+    for script in order:
+        parent = script.down_revision
+        whole = parent is None or sound.get(parent, False)
+        sound.setdefault(script.revision, whole)  # a duplicate revision: the first file, as replay_order follows
+        unsure.append(not whole)
+    return unsure
 
 
 def check_report(config: Config) -> LintReport:
-    """Lint, then (when the chain is sound) the replay of every script."""
+    """Lint, then the replay of every script that can run: the chain's order when it is sound, otherwise the
+    scripts that loaded and are structurally fine, in ``replay_order`` (see ``replay_problems`` for what is said
+    about those after a broken link)."""
     report = lint(config.migrations)
-    if report.order is not None:
-        report.add(*replay_problems(list(report.order), config.history_container))
+    scripts = report.order if report.order is not None else replay_order(report.scripts)
+    report.add(*replay_problems(scripts, config.history_container))
     return report
 
 

@@ -114,6 +114,9 @@ class Operations:
         self.revision = revision
         self.changes: list[Change] = []
         self.forced: list[dict[str, Any]] = []
+        # The script has been told something of the database (exists, is_legacy, count, whether delete_container
+        # deleted): what it does next may depend on that. ``check`` uses it (see ``app/offline.replay_problems``).
+        self.asked = False
         self.log = log
 
     @property
@@ -169,12 +172,15 @@ class Operations:
     def delete_container(self, container_id: str, if_exists: bool = True) -> bool:
         """Delete the container (exported first when it holds documents); True if it existed."""
         self._target(container_id)
-        return self._run(DeleteContainer(container_id, if_exists)).effect == "delete"
+        deleted = self._run(DeleteContainer(container_id, if_exists)).effect == "delete"
+        self.asked = True
+        return deleted
 
     # -- questions ----------------------------------------------------------------------------------------
 
     def exists(self, container_id: str) -> bool:
         validate_container_id(container_id)
+        self.asked = True
         return self._executor.definition(container_id) is not None
 
     def is_legacy(
@@ -183,12 +189,14 @@ class Operations:
         """True when ``container_id`` exists with another partition key or other unique keys than these:
         an older container of the same name that cannot be adopted, only replaced."""
         wanted = ContainerDef.declare(container_id, partition_key, unique_keys)
+        self.asked = True
         existing = self._executor.definition(container_id)
         return existing is not None and existing.immutable_conflict(wanted) is not None
 
     def count(self, container_id: str, where: str = "true", parameters: Sequence[Mapping[str, Any]] = ()) -> int:
         """Documents matching ``where`` (0 if the container does not exist). Read-only, also when planning."""
         validate_container_id(container_id)
+        self.asked = True
         return self._executor.count(container_id, where, list(parameters))
 
     # -- preconditions ------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ class RevisionPlan:
     # not-implemented, bad-call, script-error)
     uncertain: bool = False  # planned on a state that earlier data work made inexact
     forced: list[dict[str, Any]] = field(default_factory=list)
+    asked: bool = False  # the script was told something of the state (op.exists, ...) before it ended or failed
 
     @property
     def blocked(self) -> bool:
@@ -153,6 +154,7 @@ def _plan_one(
         changes=list(op.changes),
         uncertain=uncertain,
         forced=list(op.forced),
+        asked=op.asked,
         **outcome,
     )
 

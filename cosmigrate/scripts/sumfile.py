@@ -143,8 +143,9 @@ def _compare(files: list[Path], recorded: dict[str, tuple[str, int]]) -> list[Pr
             problems.append(
                 _mismatch(
                     path.name,
-                    f"changed since {SUM_FILE} was written: if this revision is applied anywhere, restore the file "
-                    f"and make the change in a new migration; otherwise {_REWRITE}",
+                    f"changed since {SUM_FILE} was written: if the file as it was is applied anywhere, restore it "
+                    "and make the change in a new migration; otherwise — a revision not yet applied, or a failed "
+                    f"one you fixed and repaired — {_REWRITE}",
                 )
             )
     present = {path.name for path in files}
