@@ -107,7 +107,7 @@ def test_new_writes_the_next_chained_script_and_check_accepts_it(
     path = folder / "005_add_audit_container.py"
     assert str(path) in created.stdout
     text = path.read_text()
-    assert 'revision = "005"' in text and "down_revision = '004'" in text
+    assert 'revision = "005"\ndown_revision = "004"\n' in text  # the same quotes
     untouched = run_cli("check", "--json", "--migrations", str(folder))
     assert untouched.code == 1  # the template raises NotImplementedError until it is written
     assert {p["code"] for p in json.loads(untouched.stdout)["problems"]} == {"not-implemented"}

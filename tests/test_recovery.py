@@ -440,13 +440,16 @@ def test_a_malformed_key_is_named_plainly(run_cli: Callable[..., CliResult]) -> 
 def test_new_writes_a_valid_file_whatever_the_message(
     message: str, tmp_path: Path, run_cli: Callable[..., CliResult], make_config: Callable[..., Config]
 ) -> None:
-    created = run_cli("new", message, "--migrations", str(tmp_path))
-    assert created.code == 0, created.stderr
+    for _ in range(2):  # the second chained after the first: down_revision = "001"
+        created = run_cli("new", message, "--migrations", str(tmp_path))
+        assert created.code == 0, created.stderr
     scripts = command.check(make_config(migrations=tmp_path))
-    assert [p["code"] for p in scripts.problems] == ["not-implemented", "not-implemented"]  # it loads; write it
+    assert [p["code"] for p in scripts.problems] == ["not-implemented"] * 4  # they load; write them
     from cosmigrate.scripts.loader import load_all
 
-    assert load_all(tmp_path).ordered[0].description == message
+    first, second = load_all(tmp_path).ordered
+    assert first.description == second.description == message and second.down_revision == "001"
+    assert 'revision = "002"\ndown_revision = "001"\n' in second.path.read_text()
 
 
 def test_the_local_endpoint_refers_to_no_file_outside_the_repository() -> None:

@@ -9,6 +9,7 @@ file and line before a deploy. ``--online`` adds what only the database knows (`
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def new(config: Config, message: str) -> NewResult:
     path = Path(config.migrations) / f"{revision}_{slug[:60]}.py"
     if not FILE_NAME.match(path.name):
         raise UsageError(f"cannot build a valid file name from {message!r}")
-    text = TEMPLATE.format(message=docstring_safe(message), revision=revision, down=repr(head), date=now_iso())
+    down = "None" if head is None else json.dumps(head)  # a string literal in double quotes, as revision's
+    text = TEMPLATE.format(message=docstring_safe(message), revision=revision, down=down, date=now_iso())
     path.write_text(text, encoding="utf-8")
     sumfile.write(config.migrations)  # a second branch adding a revision now conflicts in git
     return NewResult(str(path), revision, head)
