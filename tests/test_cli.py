@@ -153,6 +153,30 @@ def test_command_line_mistakes_in_json_have_the_documented_error_shape(run_cli: 
         assert said in body["error"]["message"] and result.stderr.startswith("error: ")
 
 
+def test_init_refuses_a_database_it_would_not_write(run_cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    assert run_cli("--database", "shop", "init", str(fresh)).code == 0  # before the verb too
+    assert 'database = "shop"' in (fresh / "pyproject.toml").read_text()
+    assert run_cli("init", str(fresh), "--database", "shop").code == 0  # the same: kept
+
+    project = tmp_path / "project"  # configured, but migrations/ and tests/ not made yet
+    project.mkdir()
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text('[tool.cosmigrate]\ndatabase = "app"\n')
+    for args in [("init", str(project), "--database", "other"), ("--database", "other", "init", str(project))]:
+        refused = run_cli(*args)
+        assert refused.code == 2, refused.stdout
+        last = refused.stderr.strip().splitlines()[-1]
+        assert 'already sets database = "app"' in last and "nothing was written" in last
+        assert 'put database = "other" there' in last and "COSMOS_DATABASE=other" in last
+        assert sorted(p.name for p in project.iterdir()) == ["pyproject.toml"]  # nothing half-written
+        assert pyproject.read_text() == '[tool.cosmigrate]\ndatabase = "app"\n'
+    pyproject.write_text("[tool.cosmigrate]\n")
+    unnamed = run_cli("init", str(project), "--database", "other")
+    assert unnamed.code == 2 and "without a database" in unnamed.stderr
+    assert run_cli("init", str(project)).code == 0 and (project / "migrations").is_dir()
+
+
 def test_version_and_help(run_cli: Callable[..., CliResult]) -> None:
     version = run_cli("--version")
     assert version.code == 0 and version.stdout.startswith("cosmigrate, version ")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 from cosmigrate.app.results import CheckResult, HashResult, InitResult, NewResult
@@ -127,6 +128,10 @@ def init(folder: Path, database: str | None = None) -> InitResult:
     """Set up a project: a migrations folder with its sum file, ``[tool.cosmigrate]`` in pyproject.toml (created
     or added to, never overwritten), and a ``tests/conftest.py`` showing the pytest plugin (when there is none)."""
     folder = folder.resolve()
+    pyproject = folder / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
+    if database and "[tool.cosmigrate]" in text:
+        _refuse_another_database(pyproject, text, database)
     created: list[str] = []
     kept: list[str] = []
     migrations = folder / "migrations"
@@ -137,8 +142,6 @@ def init(folder: Path, database: str | None = None) -> InitResult:
         created.append(str(migrations))
     if not (migrations / sumfile.SUM_FILE).exists():
         created.append(str(sumfile.write(migrations)))
-    pyproject = folder / "pyproject.toml"
-    text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
     if "[tool.cosmigrate]" in text:
         kept.append(f"{pyproject} [tool.cosmigrate]")
     else:
@@ -158,6 +161,24 @@ def init(folder: Path, database: str | None = None) -> InitResult:
         conftest.write_text(CONFTEST, encoding="utf-8")
         created.append(str(conftest))
     return InitResult(str(folder), created, kept)
+
+
+def _refuse_another_database(pyproject: Path, text: str, database: str) -> None:
+    """init never edits an existing [tool.cosmigrate]: a --database it would not write is refused (exit 2)
+    before anything is written, instead of being silently ignored."""
+    try:
+        table = tomllib.loads(text).get("tool", {}).get("cosmigrate", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{pyproject} is not valid TOML ({exc}); nothing was written") from None
+    configured = table.get("database")
+    if configured == database:
+        return
+    has = f'sets database = "{configured}" in' if configured else "has, without a database,"
+    raise UsageError(
+        f"{pyproject} already {has} [tool.cosmigrate], and init does not change an existing setting: nothing "
+        f'was written. To use {database}, put database = "{database}" there yourself, or give --database '
+        f"{database} (or COSMOS_DATABASE={database}) to each command"
+    )
 
 
 NO_DATABASE = '# database = "app"        # or COSMOS_DATABASE; there is no default'

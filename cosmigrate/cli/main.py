@@ -382,12 +382,14 @@ def check(config: Config, online: bool, as_json: bool) -> None:
 @click.argument("folder", default=".", type=click.Path(file_okay=False))
 @click.option("--database", "database_name", help="Database id to write into [tool.cosmigrate].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def init(folder: str, database_name: str | None, as_json: bool) -> None:
+@click.pass_context
+def init(ctx: click.Context, /, folder: str, database_name: str | None, as_json: bool) -> None:
     """Set up a project: migrations/, [tool.cosmigrate] in pyproject.toml, a tests/conftest.py for the plugin."""
     from pathlib import Path
 
     from cosmigrate.app import offline
 
+    database_name = database_name or (ctx.obj or {}).get("globals", {}).get("database")  # cosmigrate --database x init
     result = offline.init(Path(folder), database_name)
 
     def render(r: Any) -> None:
