@@ -181,6 +181,25 @@ def test_a_mistyped_database_creates_nothing(
     assert database_name not in {d["id"] for d in cosmos.list_databases()}
 
 
+def test_export_and_import_of_a_missing_database_give_their_own_advice(
+    tmp_path: Path, run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str
+) -> None:
+    env = {"COSMIGRATE_CREATE_DATABASE": ""}
+    exported = run_cli("export", "--out", str(tmp_path / "dump"), env=env)
+    assert exported.code == 1, exported.stderr
+    last = exported.stderr.strip().splitlines()[-1]
+    assert f"database {database_name} (from COSMOS_DATABASE) does not exist" in last
+    assert "nothing to export: check the name (--database, COSMOS_DATABASE or database in" in last
+    assert "create" not in last and not (tmp_path / "dump").exists()
+
+    imported = run_cli("import", str(tmp_path), env=env)
+    assert imported.code == 1, imported.stderr
+    last = imported.stderr.strip().splitlines()[-1]
+    assert f"database {database_name} (from COSMOS_DATABASE) does not exist" in last
+    assert "let this command create it: --create-database" in last and "cosmigrate up" not in last
+    assert database_name not in {d["id"] for d in cosmos.list_databases()}
+
+
 def test_up_creates_a_missing_database_only_when_asked(
     run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str
 ) -> None:
