@@ -8,11 +8,14 @@ import hmac
 import json
 import os
 import ssl
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -345,3 +348,20 @@ def test_a_signature_serves_only_the_request_it_was_made_for(endpoint: str, data
         assert body["message"].startswith("The input authorization token can't serve the request.")
     status, body = _get(f"{endpoint}/", headers)  # no token at all, on the account read
     assert (status, body["code"]) == (401, "Unauthorized")
+
+
+@pytest.mark.parametrize("args", [("--help",), ("-h",), ("start", "--help"), ("help",)])
+def test_the_launcher_command_line_has_help(args: tuple[str, ...], tmp_path: Path) -> None:
+    helped = subprocess.run(
+        [sys.executable, "-m", "cosmigrate.testing.endpoint", *args],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: ") and "stop" in helped.stdout
+    assert list(tmp_path.iterdir()) == []  # help starts nothing
+
+
+def test_the_launcher_refuses_an_unknown_verb_with_its_usage() -> None:
+    wrong = subprocess.run(
+        [sys.executable, "-m", "cosmigrate.testing.endpoint", "begin"], capture_output=True, text=True, timeout=60
+    )
+    assert wrong.returncode == 2 and wrong.stderr.startswith("usage: ") and wrong.stdout == ""

@@ -182,6 +182,25 @@ def test_a_mistyped_database_creates_nothing(
     assert database_name not in {d["id"] for d in cosmos.list_databases()}
 
 
+def test_export_and_import_of_a_missing_database_give_their_own_advice(
+    tmp_path: Path, run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str
+) -> None:
+    env = {"COSMIGRATE_CREATE_DATABASE": ""}
+    exported = run_cli("export", "--out", str(tmp_path / "dump"), env=env)
+    assert exported.code == 1, exported.stderr
+    last = exported.stderr.strip().splitlines()[-1]
+    assert f"database {database_name} (from COSMOS_DATABASE) does not exist" in last
+    assert "nothing to export: check the name (--database, COSMOS_DATABASE or database in" in last
+    assert "create" not in last and not (tmp_path / "dump").exists()
+
+    imported = run_cli("import", str(tmp_path), env=env)
+    assert imported.code == 1, imported.stderr
+    last = imported.stderr.strip().splitlines()[-1]
+    assert f"database {database_name} (from COSMOS_DATABASE) does not exist" in last
+    assert "let this command create it: --create-database" in last and "cosmigrate up" not in last
+    assert database_name not in {d["id"] for d in cosmos.list_databases()}
+
+
 def test_up_creates_a_missing_database_only_when_asked(
     run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str
 ) -> None:
@@ -246,6 +265,68 @@ def test_ctrl_c_is_recorded_as_an_interruption_in_words(
     status = command.status(config)
     assert [(v.revision, v.error) for v in status.interrupted] == [("001", "interrupted by Ctrl-C (SIGINT)")]
     assert status.refusal is not None and "not declared idempotent" in status.refusal
+
+
+def hanging_customers(idempotent: bool) -> str:
+    """001 creates customers, then (with -x hang=true) hangs in its data work until it is killed."""
+    return script(
+        "001", None,
+        "    op.create_container('customers', partition_key='/id')\n    op.container('customers')\n"
+        "    if op.flag('hang'):\n        import time\n        time.sleep(120)",
+        "    op.delete_container('customers')",
+        top=f"idempotent = {idempotent}\narguments = {{'hang': 'hang in the data work'}}\n", doc="Create customers.",
+    )  # fmt: skip
+
+
+def kill_while_running(config: Config, cli_env: dict[str, str]) -> None:
+    """``cosmigrate up`` SIGKILLed while 001 runs: its record still says running, its 2 s lease then expires."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cosmigrate", "up", "--lock-ttl", "2", "-x", "hang=true"],
+        env={**cli_env, "COSMIGRATE_MIGRATIONS": str(config.migrations)},
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if command.status(config).running:
+                break
+        except DatabaseMissing:
+            pass
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    process.kill()
+    process.wait()
+    time.sleep(3.5)  # the lease expires (+1 s for whole-second clocks)
+
+
+def test_history_and_logs_say_what_a_revision_was_in_words(
+    tmp_path: Path, cli_env: dict[str, str], make_config: Callable[..., Config], run_cli: Callable[..., CliResult]
+) -> None:
+    """A repair of a killed run, a resumed run and an accepted script: no Python reprs (None, {'checksum': …})."""
+    path = tmp_path / "001_customers.py"
+    path.write_text(hanging_customers(idempotent=False))
+    config = make_config(migrations=tmp_path)
+    env = {"COSMIGRATE_MIGRATIONS": str(tmp_path)}
+    kill_while_running(config, cli_env)
+    assert command.repair(config, YES).to_pending == ["001"]
+    path.write_text(hanging_customers(idempotent=True))
+    kill_while_running(config, cli_env)
+    resumed = run_cli("up", env=env)
+    assert resumed.code == 0, resumed.stderr
+    [line] = [line for line in resumed.stderr.splitlines() if "resuming an interrupted revision" in line]
+    assert "revision=001" in line and "None" not in line
+    path.write_text(path.read_text().replace("'/id')\n", "'/id')  # the id is the key\n", 1))
+    assert command.repair(config, YES).accepted == ["001"]
+
+    table = run_cli("history", env=env)
+    assert table.code == 0, table.stderr
+    assert "None" not in table.stdout and "{" not in table.stdout and "'" not in table.stdout
+    lines = {line.split()[1]: line for line in table.stdout.splitlines()}
+    assert lines["repaired"].endswith("was=running going up now=pending")
+    assert (
+        "was=(checksum=sha256:" in lines["accepted"] and 'description="Create customers.") now=(' in lines["accepted"]
+    )
+    assert "was=" not in lines["resumed"]  # a killed run recorded no error: nothing to say
 
 
 # -- 5. a destructive down asks, and the history keeps everything ----------------------------------------------
@@ -399,13 +480,16 @@ def test_a_malformed_key_is_named_plainly(run_cli: Callable[..., CliResult]) -> 
 def test_new_writes_a_valid_file_whatever_the_message(
     message: str, tmp_path: Path, run_cli: Callable[..., CliResult], make_config: Callable[..., Config]
 ) -> None:
-    created = run_cli("new", message, "--migrations", str(tmp_path))
-    assert created.code == 0, created.stderr
+    for _ in range(2):  # the second chained after the first: down_revision = "001"
+        created = run_cli("new", message, "--migrations", str(tmp_path))
+        assert created.code == 0, created.stderr
     scripts = command.check(make_config(migrations=tmp_path))
-    assert [p["code"] for p in scripts.problems] == ["not-implemented", "not-implemented"]  # it loads; write it
+    assert [p["code"] for p in scripts.problems] == ["not-implemented"] * 4  # they load; write them
     from cosmigrate.scripts.loader import load_all
 
-    assert load_all(tmp_path).ordered[0].description == message
+    first, second = load_all(tmp_path).ordered
+    assert first.description == second.description == message and second.down_revision == "001"
+    assert 'revision = "002"\ndown_revision = "001"\n' in second.path.read_text()
 
 
 def test_the_local_endpoint_refers_to_no_file_outside_the_repository() -> None:

@@ -21,7 +21,10 @@ def export(
 ) -> ExportResult:
     """Export ``containers`` (every one but the history when None) of the database to ``out``."""
     with connected(config) as client:
-        database = require_database(client, config)
+        database = require_database(
+            client, config, hint="there is nothing to export: check the name (--database, COSMOS_DATABASE or "
+            "database in [tool.cosmigrate])",
+        )  # fmt: skip
         if not containers:
             containers = sorted(c["id"] for c in database.list_containers() if c["id"] != config.history_container)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -36,7 +39,9 @@ def import_(
     config: Config, folder: Path, containers: list[str] | None = None, on_wait: WaitCallback | None = None
 ) -> ImportResult:
     """Import a backup into the database (created only with ``create_database``), under the migration lock."""
-    under_lock = locked(config, "import", on_wait, create_history=True, create_database=config.create_database)
+    # create_database=True: the database may be created, when the configuration asks for it (--create-database);
+    # else a missing one is refused with that advice for this command, not up's
+    under_lock = locked(config, "import", on_wait, create_history=True, create_database=True)
     with under_lock as (database, _history, _lease):
         totals = import_containers(database, folder, containers or None)
     return ImportResult(config.database_name, str(folder), dict(totals.documents), list(totals.created))

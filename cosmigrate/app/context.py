@@ -52,7 +52,8 @@ def database_exists(client: CosmosClient, name: str) -> bool:
     return resilient(f"read database {name}", read)
 
 
-def missing(config: Config, *, creatable: bool = False) -> DatabaseMissing:
+def missing(config: Config, *, creatable: bool = False, hint: str | None = None) -> DatabaseMissing:
+    """``hint``, what to do, replaces the default advice (check the name, or create the database)."""
     name = config.database_name
     fix = (
         "or let this command create it: --create-database, COSMIGRATE_CREATE_DATABASE=1 or create_database = true"
@@ -60,15 +61,15 @@ def missing(config: Config, *, creatable: bool = False) -> DatabaseMissing:
         else "or create it with cosmigrate up --create-database"
     )
     return DatabaseMissing(
-        f"database {name} (from {config.source_of('database')}) does not exist at {config.endpoint}; nothing was "
-        f"created: check the name, {fix}"
+        f"database {name} (from {config.source_of('database')}) does not exist at {config.endpoint}; "
+        + (hint or f"nothing was created: check the name, {fix}")
     )
 
 
-def require_database(client: CosmosClient, config: Config) -> DatabaseProxy:
-    """The configured database, which must exist."""
+def require_database(client: CosmosClient, config: Config, hint: str | None = None) -> DatabaseProxy:
+    """The configured database, which must exist (``hint``: what to do when it does not, see :func:`missing`)."""
     if not database_exists(client, config.database_name):
-        raise missing(config)
+        raise missing(config, hint=hint)
     return client.get_database_client(config.database_name)
 
 

@@ -12,8 +12,10 @@ one run says everything (``replay_problems`` says why the scripts after a broken
 from __future__ import annotations
 
 import itertools
+import json
 import operator
 import re
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -144,7 +146,8 @@ def new(config: Config, message: str) -> NewResult:
     path = Path(config.migrations) / f"{revision}_{slug[:60]}.py"
     if not FILE_NAME.match(path.name):
         raise UsageError(f"cannot build a valid file name from {message!r}")
-    text = TEMPLATE.format(message=docstring_safe(message), revision=revision, down=repr(head), date=now_iso())
+    down = "None" if head is None else json.dumps(head)  # a string literal in double quotes, as revision's
+    text = TEMPLATE.format(message=docstring_safe(message), revision=revision, down=down, date=now_iso())
     path.write_text(text, encoding="utf-8")
     sumfile.write(config.migrations)  # a second branch adding a revision now conflicts in git
     return NewResult(str(path), revision, head)
@@ -192,6 +195,10 @@ def init(folder: Path, database: str | None = None) -> InitResult:
     """Set up a project: a migrations folder with its sum file, ``[tool.cosmigrate]`` in pyproject.toml (created
     or added to, never overwritten), and a ``tests/conftest.py`` showing the pytest plugin (when there is none)."""
     folder = folder.resolve()
+    pyproject = folder / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
+    if database and "[tool.cosmigrate]" in text:
+        _refuse_another_database(pyproject, text, database)
     created: list[str] = []
     kept: list[str] = []
     migrations = folder / "migrations"
@@ -202,8 +209,6 @@ def init(folder: Path, database: str | None = None) -> InitResult:
         created.append(str(migrations))
     if not (migrations / sumfile.SUM_FILE).exists():
         created.append(str(sumfile.write(migrations)))
-    pyproject = folder / "pyproject.toml"
-    text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
     if "[tool.cosmigrate]" in text:
         kept.append(f"{pyproject} [tool.cosmigrate]")
     else:
@@ -223,6 +228,24 @@ def init(folder: Path, database: str | None = None) -> InitResult:
         conftest.write_text(CONFTEST, encoding="utf-8")
         created.append(str(conftest))
     return InitResult(str(folder), created, kept)
+
+
+def _refuse_another_database(pyproject: Path, text: str, database: str) -> None:
+    """init never edits an existing [tool.cosmigrate]: a --database it would not write is refused (exit 2)
+    before anything is written, instead of being silently ignored."""
+    try:
+        table = tomllib.loads(text).get("tool", {}).get("cosmigrate", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{pyproject} is not valid TOML ({exc}); nothing was written") from None
+    configured = table.get("database")
+    if configured == database:
+        return
+    has = f'sets database = "{configured}" in' if configured else "has, without a database,"
+    raise UsageError(
+        f"{pyproject} already {has} [tool.cosmigrate], and init does not change an existing setting: nothing "
+        f'was written. To use {database}, put database = "{database}" there yourself, or give --database '
+        f"{database} (or COSMOS_DATABASE={database}) to each command"
+    )
 
 
 NO_DATABASE = '# database = "app"        # or COSMOS_DATABASE; there is no default'

@@ -12,8 +12,13 @@ from cosmigrate.app.state import RevisionView
 
 
 class Result:
+    @property
+    def ok(self) -> bool:
+        """True exactly when the command exits 0 (``"ok"`` in ``--json``, as an error's ``"ok": false``)."""
+        return True
+
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = _plain(asdict(self))  # type: ignore[call-overload]
+        body: dict[str, Any] = {"ok": self.ok, **_plain(asdict(self))}  # type: ignore[call-overload]
         return body
 
 
@@ -68,6 +73,10 @@ class StatusResult(Result):
     def blocked(self) -> bool:
         return self.refusal is not None
 
+    @property
+    def ok(self) -> bool:
+        return not self.blocked
+
     def to_dict(self) -> dict[str, Any]:
         body = super().to_dict()
         for state in ("applied", "pending", "failed", "interrupted", "running", "missing", "forgotten"):
@@ -100,6 +109,10 @@ class PlanResult(Result):
     refused: str | None = None
     database_exists: bool = True
 
+    @property
+    def ok(self) -> bool:
+        return self.refused is None
+
 
 @dataclass(frozen=True)
 class HistoryResult(Result):
@@ -123,6 +136,10 @@ class VerifyResult(Result):
     containers: list[ContainerDrift]
     notes: list[str] = field(default_factory=list)
     locked_by: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.clean
 
 
 @dataclass(frozen=True)

@@ -146,9 +146,8 @@ class Runner:
         )
         start = [record.to_document()]
         if resumed and previous is not None:
-            log.info(
-                "resuming an interrupted revision", revision=script.revision, direction=direction, was=previous.error
-            )
+            was = {"was": previous.error} if previous.error else {}  # a run killed outright left no error
+            log.info("resuming an interrupted revision", revision=script.revision, direction=direction, **was)
             start.append(self._event("resumed", script.revision, direction, was=previous.error))
         written = False
 

@@ -202,15 +202,29 @@ def down(
 def plan(config: Config, target: str | None, going_down: bool, steps: int | None, as_json: bool) -> None:
     """Show, per revision, what each operation would do, with full definitions; writes nothing."""
     from cosmigrate.app import deploy
-    from cosmigrate.cli import render
 
     if going_down:
         result: Any = deploy.down(config, target, steps, dry_run=True)
     else:
         result = deploy.up(config, target or "head", dry_run=True)
-    _emit(result, as_json, render.plan)
-    if result.refused:
-        raise CosmigrateError(result.refused)
+    _emit_plan(result, as_json)
+
+
+def _emit_plan(result: Any, as_json: bool) -> None:
+    """A plan; one that refuses exits 1, with ``--json`` as one object: the plan and the error's keys."""
+    from cosmigrate.cli import render
+
+    if not result.refused:
+        _emit(result, as_json, render.plan)
+        return
+    error = CosmigrateError(result.refused)
+    if as_json:
+        body = {**result.to_dict(), "error": error.to_dict(), "steps": []}
+        click.echo(_redact(json.dumps(body, indent=2, default=str)))
+        _state["json"] = False  # said: the error goes to stderr only, not as a second object
+    else:
+        render.plan(result)
+    raise error
 
 
 def _finish_run(result: Any, as_json: bool) -> None:
@@ -218,9 +232,7 @@ def _finish_run(result: Any, as_json: bool) -> None:
     from cosmigrate.cli import render
 
     if isinstance(result, PlanResult):
-        _emit(result, as_json, render.plan)
-        if result.refused:
-            raise CosmigrateError(result.refused)
+        _emit_plan(result, as_json)
         return
     _emit(result, as_json, render.run)
 
@@ -370,12 +382,14 @@ def check(config: Config, online: bool, as_json: bool) -> None:
 @click.argument("folder", default=".", type=click.Path(file_okay=False))
 @click.option("--database", "database_name", help="Database id to write into [tool.cosmigrate].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def init(folder: str, database_name: str | None, as_json: bool) -> None:
+@click.pass_context
+def init(ctx: click.Context, /, folder: str, database_name: str | None, as_json: bool) -> None:
     """Set up a project: migrations/, [tool.cosmigrate] in pyproject.toml, a tests/conftest.py for the plugin."""
     from pathlib import Path
 
     from cosmigrate.app import offline
 
+    database_name = database_name or (ctx.obj or {}).get("globals", {}).get("database")  # cosmigrate --database x init
     result = offline.init(Path(folder), database_name)
 
     def render(r: Any) -> None:
@@ -432,17 +446,22 @@ def main(argv: list[str] | None = None) -> None:
             _done_before(exc.steps)
         _fail(str(exc), exc.exit_code, debug, exc)
     except click.exceptions.Abort:  # click's form of Ctrl-C at a prompt
-        _fail("interrupted (Ctrl-C); nothing more was done: run cosmigrate status to see where it stopped", 1, debug)
-    except click.ClickException as exc:
-        _fail(exc.format_message() + " (see cosmigrate --help)", 2, debug)
+        _fail(
+            "interrupted (Ctrl-C); nothing more was done: run cosmigrate status to see where it stopped",
+            1,
+            debug,
+            kind="Interrupted",
+        )
+    except click.ClickException as exc:  # the command line itself: an unknown command or option, a bad value
+        _fail(exc.format_message() + " (see cosmigrate --help)", 2, debug, kind=UsageError.__name__)
     except KeyboardInterrupt as exc:
         why = str(exc) or "interrupted (Ctrl-C)"
-        _fail(f"{why}; run cosmigrate status to see where it stopped", 1, debug)
+        _fail(f"{why}; run cosmigrate status to see where it stopped", 1, debug, kind="Interrupted")
     except BrokenPipeError:  # whoever read our output went away: what was done is done
         _quiet_stdout()
         sys.exit(0)
     except Exception as exc:
-        _fail(f"unexpected {type(exc).__name__}: {exc} (a bug: run with --debug and report it)", 1, debug)
+        _fail(f"unexpected {type(exc).__name__}: {exc} (a bug: run with --debug and report it)", 1, debug, kind="Bug")
     _flush_or_quiet()
     sys.exit(code if isinstance(code, int) else 0)
 
@@ -468,18 +487,27 @@ def _flush_or_quiet() -> None:
         _quiet_stdout()
 
 
-def _fail(message: str, code: int, debug: bool, error: CosmigrateError | None = None) -> None:
+def _fail(
+    message: str, code: int, debug: bool, error: CosmigrateError | None = None, kind: str = "CosmigrateError"
+) -> None:
+    """Exit ``code`` with ``message`` on stderr; with ``--json`` also the documented object on stdout, the same
+    keys for every error (``kind`` is its ``type`` when it is not a :class:`CosmigrateError`)."""
     text = _redact(f"error: {' '.join(message.split())}")
     try:
         if debug:
             click.echo(_redact(traceback.format_exc()), err=True)
         if _state["json"]:
+            if error is not None:
+                detail, steps = error.to_dict(), error.steps
+            else:
+                detail = {"type": kind, "message": " ".join(message.split()), "exit_code": code}
+                detail.update(revision=None, file=None)
+                steps = []
             body: dict[str, Any] = {
                 "ok": False,
-                "error": error.to_dict() if error else {"message": " ".join(message.split()), "exit_code": code},
+                "error": detail,
+                "steps": [step.to_dict() if hasattr(step, "to_dict") else _as_dict(step) for step in steps],
             }
-            if error is not None and error.steps:
-                body["steps"] = [step.to_dict() if hasattr(step, "to_dict") else _as_dict(step) for step in error.steps]
             click.echo(_redact(json.dumps(body, indent=2, default=str)))
         click.echo(text, err=True)
     except BrokenPipeError:

@@ -153,6 +153,26 @@ def status(result: Any) -> None:
         click.echo(f"up would refuse: {result.refusal}")
 
 
+EMPTY: tuple[Any, ...] = (None, "", [], {})
+
+
+def _words(value: Any, nested: bool = False) -> str:
+    """A detail value in words, never a Python repr: a mapping's fields as ``(key=value …)`` (empty ones left
+    out), a checksum shortened, a text with spaces quoted inside a mapping."""
+    if isinstance(value, dict):
+        return "(" + " ".join(f"{k}={_words(v, True)}" for k, v in value.items() if v not in EMPTY) + ")"
+    if isinstance(value, list | tuple):
+        return ",".join(_words(v, True) for v in value)
+    if isinstance(value, str):
+        # repair records what a revision was as "<state> going <direction>: <error>", the error None for a run
+        # killed outright (its record still says running, the lease expired)
+        text: str = value.removesuffix(": None")
+        if text.startswith("sha256:") and len(text) > 19:
+            return text[:19] + "…"
+        return f'"{text}"' if nested and " " in text else text
+    return str(value)
+
+
 def history(result: Any) -> None:
     if not result.events:
         click.echo(f"no history in database {result.database}")
@@ -160,17 +180,18 @@ def history(result: Any) -> None:
         detail = event.get("detail") or {}
         bits = []
         for key in ("error", "reason", "was", "now", "duration_s", "container", "documents", "holder", "target"):
-            if key in detail and detail[key] not in (None, "", [], {}):
-                bits.append(f"{key}={detail[key]}")
+            if key in detail and detail[key] not in EMPTY:
+                bits.append(f"{key}={_words(detail[key])}")
         for backup in detail.get("backups") or []:
             bits.append(f"backup={backup.get('path')}")
         if event.get("args"):
             bits.append("args=" + ",".join(f"{k}={v}" for k, v in event["args"].items()))
         what = f"{event['event']} {event.get('direction') or ''}".strip()
         revision = event.get("revision") or "-"
-        click.echo(
-            f"{event['at']:<25} {what:<16} {revision:<8} {event['by']:<24} v{event['tool_version']}  " + " ".join(bits)
+        line = f"{event['at']:<25} {what:<16} {revision:<8} {event['by']:<24} v{event['tool_version']}  " + " ".join(
+            bits
         )
+        click.echo(line.rstrip())
 
 
 def verify(result: Any) -> None:

@@ -154,8 +154,22 @@ def answers(port: int) -> bool:
     return True
 
 
+USAGE = """usage: python -m cosmigrate.testing.endpoint start|stop|status|install [--port N]
+
+  start    start the local Cosmos DB endpoint in the background, unless one answers (state in ./.local-endpoint)
+  stop     stop the endpoint started from this folder (its data is gone: it keeps everything in memory)
+  status   exit 0 when an endpoint answers on the port, 1 when nothing does
+  install  install its npm dependencies (Node.js >= 18 and npm) into the cache folder
+
+  --port N   the port, default 8081
+  It checks every request's key against COSMOS_LOCAL_KEY (default: the emulator's well-known key)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["help"] or {"-h", "--help"} & set(args):
+        print(USAGE)
+        return 0
     verb = args.pop(0) if args else ""
     port = int(args[args.index("--port") + 1]) if "--port" in args else 8081
     state = Path.cwd() / ".local-endpoint"
@@ -202,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else "no local endpoint started from this folder is running"
         )
         return 0
-    print("usage: python -m cosmigrate.testing.endpoint start|stop|status|install [--port N]", file=sys.stderr)
+    print(USAGE, file=sys.stderr)
     return 2
 
 
