@@ -100,6 +100,10 @@ def test_export_and_import_through_the_cli(
     tampered.write_text(tampered.read_text().replace("Slack", "Slock"))
     refused = run_cli("import", str(tmp_path / "dump"))
     assert refused.code == 1 and "integration_providers" in refused.stderr
+    fresh = f"{database_name}-restored"
+    not_created = run_cli("import", str(tmp_path / "dump"), "--create-database", "--database", fresh)
+    assert not_created.code == 1 and "integration_providers" in not_created.stderr
+    assert fresh not in {d["id"] for d in cosmos.list_databases()}  # a bad backup creates no database
 
 
 TRANSFORM = """    def add_points(doc):

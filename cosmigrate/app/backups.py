@@ -14,6 +14,7 @@ from cosmigrate.app.context import WaitCallback, connected, locked, require_data
 from cosmigrate.app.results import ExportResult, ImportResult
 from cosmigrate.config import Config
 from cosmigrate.data import export_containers, import_containers
+from cosmigrate.data.backup import check_backup
 
 
 def export(
@@ -41,7 +42,8 @@ def import_(
     """Import a backup into the database (created only with ``create_database``), under the migration lock."""
     # create_database=True: the database may be created, when the configuration asks for it (--create-database);
     # else a missing one is refused with that advice for this command, not up's
+    checked = check_backup(folder, containers or None)  # a bad backup is refused before a database is created
     under_lock = locked(config, "import", on_wait, create_history=True, create_database=True)
     with under_lock as (database, _history, _lease):
-        totals = import_containers(database, folder, containers or None)
+        totals = import_containers(database, folder, containers or None, checked=checked)
     return ImportResult(config.database_name, str(folder), dict(totals.documents), list(totals.created))

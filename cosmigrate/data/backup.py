@@ -250,6 +250,19 @@ def verify_backup(in_dir: Path, manifest: Manifest, names: list[str]) -> None:
             raise BackupError(f"import: {name} holds {lines} documents, the manifest says {entry.count}; export again")
 
 
+def check_backup(in_dir: Path, names: list[str] | None = None) -> tuple[Manifest, list[str]]:
+    """The manifest and the containers to import, after checking every file of those against it."""
+    manifest = read_manifest(in_dir)
+    selected = list(manifest.containers) if names is None else list(names)
+    unknown = [n for n in selected if n not in manifest.containers]
+    if unknown:
+        raise BackupError(
+            f"import: {', '.join(unknown)} not in the backup {in_dir} (it holds {', '.join(manifest.containers)})"
+        )
+    verify_backup(in_dir, manifest, selected)
+    return manifest, selected
+
+
 def import_containers(
     database: DatabaseProxy,
     in_dir: Path,
@@ -257,6 +270,7 @@ def import_containers(
     concurrency: int = 8,
     *,
     priority: Priority | None = "Low",
+    checked: tuple[Manifest, list[str]] | None = None,
 ) -> ImportTotals:
     """Import ``names`` (every container of the backup when None) from ``in_dir`` into ``database``.
 
@@ -266,18 +280,12 @@ def import_containers(
     and other settings are left as they are. Documents are upserted without system properties with
     ``concurrency`` threads, so running an interrupted import again is safe; they overwrite documents with the
     same id and partition key. A document the service refuses for good stops the import
-    (:class:`~cosmigrate.data.errors.ImportFailed`).
+    (:class:`~cosmigrate.data.errors.ImportFailed`). ``checked``: what :func:`check_backup` returned, when the
+    caller checked the files already (before creating a database for them).
     """
     started = time.monotonic()
     in_dir = Path(in_dir)
-    manifest = read_manifest(in_dir)
-    selected = list(manifest.containers) if names is None else list(names)
-    unknown = [n for n in selected if n not in manifest.containers]
-    if unknown:
-        raise BackupError(
-            f"import: {', '.join(unknown)} not in the backup {in_dir} (it holds {', '.join(manifest.containers)})"
-        )
-    verify_backup(in_dir, manifest, selected)
+    manifest, selected = checked or check_backup(in_dir, names)
     requests = Requests(None, priority)
     created: list[str] = []
     documents: dict[str, int] = {}
