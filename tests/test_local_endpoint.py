@@ -365,3 +365,12 @@ def test_the_launcher_refuses_an_unknown_verb_with_its_usage() -> None:
         [sys.executable, "-m", "cosmigrate.testing.endpoint", "begin"], capture_output=True, text=True, timeout=60
     )
     assert wrong.returncode == 2 and wrong.stderr.startswith("usage: ") and wrong.stdout == ""
+
+
+@pytest.mark.parametrize("args", [("status", "--port"), ("status", "--port", "x"), ("start", "--port", "70000")])
+def test_the_launcher_refuses_a_bad_port_in_one_line(args: tuple[str, ...], tmp_path: Path) -> None:
+    refused = subprocess.run(
+        [sys.executable, "-m", "cosmigrate.testing.endpoint", *args], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and refused.stderr.startswith("error: --port takes a port number")
+    assert "Traceback" not in refused.stderr and list(tmp_path.iterdir()) == []

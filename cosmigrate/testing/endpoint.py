@@ -165,13 +165,25 @@ USAGE = """usage: python -m cosmigrate.testing.endpoint start|stop|status|instal
   It checks every request's key against COSMOS_LOCAL_KEY (default: the emulator's well-known key)."""
 
 
+def _port(args: list[str]) -> int | None:
+    if "--port" not in args:
+        return 8081
+    given = args[args.index("--port") + 1 :][:1]
+    if not given or not given[0].isdigit() or not 0 < int(given[0]) < 65536:
+        return None
+    return int(given[0])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["help"] or {"-h", "--help"} & set(args):
         print(USAGE)
         return 0
     verb = args.pop(0) if args else ""
-    port = int(args[args.index("--port") + 1]) if "--port" in args else 8081
+    port = _port(args)
+    if port is None:
+        print("error: --port takes a port number from 1 to 65535 (see --help)", file=sys.stderr)
+        return 2
     state = Path.cwd() / ".local-endpoint"
     pid_file = state / "pid"
     if verb == "install":
