@@ -193,7 +193,14 @@ def test_export_and_import_of_a_missing_database_give_their_own_advice(
     assert "nothing to export: check the name (--database, COSMOS_DATABASE or database in" in last
     assert "create" not in last and not (tmp_path / "dump").exists()
 
-    imported = run_cli("import", str(tmp_path), env=env)
+    source = cosmos.create_database(f"{database_name}-src")  # a real backup to import: a bad one is refused first
+    try:
+        source.create_container("things", PartitionKey("/id")).create_item({"id": "a"})
+        dumped = run_cli("export", "--database", source.id, "--out", str(tmp_path / "backup"), env=env)
+        assert dumped.code == 0, dumped.stderr
+    finally:
+        cosmos.delete_database(source.id)
+    imported = run_cli("import", str(tmp_path / "backup"), env=env)
     assert imported.code == 1, imported.stderr
     last = imported.stderr.strip().splitlines()[-1]
     assert f"database {database_name} (from COSMOS_DATABASE) does not exist" in last
