@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,24 @@ def test_an_expired_lease_is_taken_over(history: HistoryStore) -> None:
     lease.acquire(timeout=0)
     assert holder_of(history) == lease.lease_id
     lease.release()
+
+
+def test_a_lease_taken_over_after_waiting_says_when_it_was_taken_not_when_the_wait_began(
+    history: HistoryStore,
+) -> None:
+    plant_lock(history, "dying", ttl=1)  # live for one more lease length (and the margin) by the database's clock
+    lease = Lease(history, ttl=30)
+    began = time.time()
+    lease.acquire(timeout=30)
+    try:
+        taken = history.read_lock()
+        assert taken is not None and taken.lease_id == lease.lease_id
+        waited = time.time() - began
+        assert waited > 1.0  # it did wait for the planted lease to expire
+        acquired = datetime.fromisoformat(taken.acquired_at.replace("Z", "+00:00")).timestamp()
+        assert acquired >= began + waited - 1.0, (taken.acquired_at, waited)
+    finally:
+        lease.release()
 
 
 def test_expiry_is_judged_by_the_database_clock_not_by_the_stored_times(history: HistoryStore) -> None:

@@ -95,8 +95,9 @@ class Lease:
             time.sleep(min(1.0, left, max(0.05, holder.seconds_left)))
 
     def _document(self, seq: int) -> dict[str, Any]:
-        """The lease as stored. Its times are the holder's clock, for people; expiry never reads them."""
-        if not self._acquired_at:
+        """The lease as stored. Its times are the holder's clock, for people; expiry never reads them. Sequence 1
+        is an attempt to take it: its time is now, not the time of a first attempt made before waiting."""
+        if seq == 1 or not self._acquired_at:
             self._acquired_at = now_iso()
         return {
             "id": LOCK_ID,
