@@ -395,3 +395,7 @@ def test_status_describes_the_lock_by_the_database_clock(
     lock = json.loads(result.stdout)["lock"]
     assert lock["expired"] is False and lock["age_s"] < 5 and lock["acquired_at"] == "2001-01-01T00:00:00Z"
     assert "by its clock" in lock["description"] and "by the database's clock" in lock["description"]
+    # a live run writes "running" only before a revision's first change: pending ones may be under way
+    pending = json.loads(result.stdout)["pending"]
+    assert pending and all(view["next_step"].startswith("wait: a run holds the lock") for view in pending)
+    assert "may be running now" in run_cli("status").stdout

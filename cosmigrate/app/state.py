@@ -83,7 +83,7 @@ def evaluate(scripts: ScriptSet, snapshot: Snapshot, own_lease: str | None = Non
     records = snapshot.records
     for script in scripts.ordered:
         record = records.get(script.revision)
-        view, is_applied, problem = _view(script, record, live_lease)
+        view, is_applied, problem = _view(script, record, live_lease, busy=own_lease is None and bool(live_lease))
         views.append(view)
         if is_applied:
             applied.append(script.revision)
@@ -134,9 +134,11 @@ def _may_resume(script: Script, record: Record) -> bool:
 
 
 def _view(
-    script: Script, record: Record | None, live_lease: str | None
+    script: Script, record: Record | None, live_lease: str | None, busy: bool = False
 ) -> tuple[RevisionView, bool, tuple[str, str] | None]:
-    """The view of one revision, whether the graph counts it as applied, and the problem it poses."""
+    """The view of one revision, whether the graph counts it as applied, and the problem it poses. ``busy``: a
+    live run holds the lock; it writes ``running`` only before a revision's first change, so a pending revision
+    may be the one it is on (or next): the step then is to wait."""
 
     def view(state: str, **extra: Any) -> RevisionView:
         if record is not None and record.state not in ABSENT_STATES:
@@ -163,7 +165,8 @@ def _view(
         )  # fmt: skip
         return shown, True, ("forgotten", message)
     if record is None or record.state in ABSENT_STATES:
-        return view("pending", next_step="cosmigrate up"), False, None
+        step = "wait: a run holds the lock and may be running it (see the lock below)" if busy else "cosmigrate up"
+        return view("pending", next_step=step), False, None
     if record.state == "applied":
         return view("applied", applied_at=record.applied_at), True, None
     if record.state == "running" and record.lease_id == live_lease:

@@ -147,6 +147,8 @@ def status(result: Any) -> None:
             click.echo(f"  {view.revision}: next: {view.next_step}")
     if result.lock and not result.lock["expired"]:
         click.echo(f"locked by {result.lock['description']}")
+        if result.pending:
+            click.echo("a run is under way: revisions shown pending may be running now; wait for it to end")
     elif result.lock:
         click.echo(f"an expired lock is left by {result.lock['description']}; the next run takes it over")
     if result.refusal:
