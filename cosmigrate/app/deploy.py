@@ -183,7 +183,12 @@ def _run(
         snapshot = history.snapshot()  # its container answers for the database too: no extra read when it exists
         exists = snapshot.exists or database_exists(client, name)
         if not exists and (direction == "down" or not (dry_run or config.create_database)):
-            raise missing(config, creatable=direction == "up")
+            if direction == "down":
+                raise missing(
+                    config, hint="nothing was created and there is nothing to revert: check the name (--database, "
+                    "COSMOS_DATABASE or database in [tool.cosmigrate])",
+                )  # fmt: skip
+            raise missing(config, creatable=True)
         evaluation = evaluate(scripts, snapshot)
         refuse(evaluation, scripts, direction)
         planned = _scripts_to_run(scripts, evaluation, direction, where)

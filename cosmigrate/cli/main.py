@@ -120,10 +120,8 @@ def _confirm(yes: bool) -> Callable[[str], bool]:
         for line in lines[:-1]:  # what would be done, diffs included: also shown when refusing, for a CI log
             click.echo(_redact(line), err=True)
         if not sys.stdin.isatty():
-            raise UsageError(
-                f'no terminal to answer "{lines[-1]}"; nothing was changed: read what it would do above, then run '
-                "again with --yes"
-            )
+            shown = "read what it would do above, then " if len(lines) > 1 else ""
+            raise UsageError(f'no terminal to answer "{lines[-1]}"; nothing was changed: {shown}run again with --yes')
         return click.confirm(lines[-1], default=False, err=True)
 
     return ask
