@@ -255,8 +255,10 @@ def test_up_killed_mid_revision_is_resumed_when_idempotent_and_repaired_otherwis
         assert status.refusal is None  # not a failure: the next deploy simply finishes it
         result = command.up(config)
         assert [(s.revision, s.resumed) for s in result.steps] == [("003", True), ("004", False)]
-        events = [(e["event"], e["revision"]) for e in command.history(config).events]
-        assert ("resumed", "003") in events
+        events = command.history(config).events
+        assert ("resumed", "003") in [(e["event"], e["revision"]) for e in events]
+        resumed = next(e for e in events if e["event"] == "resumed")
+        assert "its lock expired before it finished" in resumed["detail"]["was"]  # a SIGKILL leaves no error
     else:
         assert status.refusal is not None and "not declared idempotent" in status.refusal
         assert "or declare" not in status.refusal  # editing the script would only make it "changed" as well

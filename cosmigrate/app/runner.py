@@ -146,9 +146,12 @@ class Runner:
         )
         start = [record.to_document()]
         if resumed and previous is not None:
-            was = {"was": previous.error} if previous.error else {}  # a run killed outright left no error
-            log.info("resuming an interrupted revision", revision=script.revision, direction=direction, **was)
-            start.append(self._event("resumed", script.revision, direction, was=previous.error))
+            # a run killed outright left no error: what the history can say is that its lock expired
+            why = previous.error or (
+                f"started {previous.started_at} by {previous.applied_by}; its lock expired before it finished"
+            )
+            log.info("resuming an interrupted revision", revision=script.revision, direction=direction, was=why)
+            start.append(self._event("resumed", script.revision, direction, was=why))
         written = False
 
         def before_effect() -> None:
