@@ -24,6 +24,9 @@ def _yes(_question: str) -> bool:
 
 @dataclass
 class MigrationRunner:
+    """Migrations on one test's database (``database``, created by :meth:`open` and prepared by a baseline):
+    up and down by revision, the definitions of its containers, drift and plans, each as the CLI computes them."""
+
     config: Config
     client: CosmosClient
     database: DatabaseProxy
