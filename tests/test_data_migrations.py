@@ -61,6 +61,7 @@ def test_up_backs_up_a_legacy_container_before_dropping_it_and_import_restores_i
         done = run_cli("import", str(folders[0]), "--database", restored, "--create-database")
         assert done.code == 0, done.stderr
         assert "imported tenant-integrations: 50 documents (container created)" in done.stdout
+        assert "has no applied migrations" in done.stdout and "cosmigrate stamp REV" in done.stdout
         copy = cosmos.get_database_client(restored).get_container_client("tenant-integrations")
         assert all_documents(copy) == before
         assert copy.read()["partitionKey"]["paths"] == ["/tenantId"]
@@ -95,6 +96,7 @@ def test_export_and_import_through_the_cli(
     providers.delete_item("slack-provider", partition_key="communication")
     again = run_cli("import", str(tmp_path / "dump"), "--container", "integration_providers")
     assert again.code == 0 and "imported integration_providers: 8 documents" in again.stdout
+    assert "next:" not in again.stdout  # into a migrated database: nothing more to do
     assert len(all_documents(providers)) == 8
     tampered = tmp_path / "dump" / "integration_providers" / "documents.jsonl"
     tampered.write_text(tampered.read_text().replace("Slack", "Slock"))

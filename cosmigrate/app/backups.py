@@ -44,6 +44,14 @@ def import_(
     # else a missing one is refused with that advice for this command, not up's
     checked = check_backup(folder, containers or None)  # a bad backup is refused before a database is created
     under_lock = locked(config, "import", on_wait, create_history=True, create_database=True)
-    with under_lock as (database, _history, _lease):
+    with under_lock as (database, history, _lease):
         totals = import_containers(database, folder, containers or None, checked=checked)
-    return ImportResult(config.database_name, str(folder), dict(totals.documents), list(totals.created))
+        migrated = any(record.state == "applied" for record in history.snapshot().records.values())
+    hint = None
+    if not migrated:  # e.g. restored into a new database: up would run every migration again over the data
+        hint = (
+            f"database {config.database_name} has no applied migrations: if the restored containers are as a "
+            "migrated database left them, record that with cosmigrate stamp REV before the next cosmigrate up, "
+            "which would otherwise run every migration (and its data steps) again over them"
+        )
+    return ImportResult(config.database_name, str(folder), dict(totals.documents), list(totals.created), hint)

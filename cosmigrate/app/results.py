@@ -219,3 +219,4 @@ class ImportResult(Result):
     folder: str
     documents: dict[str, int]
     created: list[str]
+    hint: str | None = None  # what to do before the next up (a database without migration history)

@@ -339,6 +339,8 @@ def import_(config: Config, folder: str, containers: tuple[str, ...], as_json: b
         for name, count in r.documents.items():
             created = " (container created)" if name in r.created else ""
             click.echo(f"imported {name}: {count} documents{created}")
+        if r.hint:
+            click.echo(f"next: {r.hint}")
 
     _emit(result, as_json, render)
 
