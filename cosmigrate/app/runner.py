@@ -240,7 +240,8 @@ class Runner:
         if why is None and direction == "up":
             text = (
                 f"revision {script.revision} ({name}) failed going up: {record.error}; it is recorded as failed and "
-                "nothing after it ran: fix the script, then cosmigrate repair and cosmigrate up"
+                "nothing after it ran: fix the script (or the data it failed on), then cosmigrate repair and "
+                "cosmigrate up"
             )
         elif why is None:
             text = (

@@ -222,8 +222,8 @@ def _view(
         shown = view("failed", error=error, next_step=step, applied_at=record.applied_at)
         return shown, True, ("failed", message)
     message = (
-        f"revision {script.revision} ({name}) failed going up: {error}; it is not applied: fix the script, then "
-        "cosmigrate repair (it becomes pending again) and cosmigrate up"
+        f"revision {script.revision} ({name}) failed going up: {error}; it is not applied: fix the script (or the "
+        "data it failed on), then cosmigrate repair (it becomes pending again) and cosmigrate up"
     )
     step = "fix the script, cosmigrate repair (it becomes pending again), then cosmigrate up"
     return view("failed", error=error, next_step=step), False, ("failed", message)
