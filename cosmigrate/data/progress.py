@@ -64,14 +64,18 @@ class ProgressRenderer:
         elif progress.finished or time.monotonic() - self._last_log >= self.interval:
             self._last_log = time.monotonic()
             eta = progress.eta_seconds
+            fields = {
+                "container": progress.container,
+                "done": progress.done,
+                "total": progress.total,
+                "items_per_second": round(progress.items_per_second, 1),
+                "ru_per_second": round(progress.ru_per_second, 1),
+                "eta_seconds": None if eta is None else round(eta),
+            }
+            # what is not known (no total for a query, no rate yet) is left out, not logged as None
             log.info(
                 f"{progress.operation} {'done' if progress.finished else 'progress'}",
-                container=progress.container,
-                done=progress.done,
-                total=progress.total,
-                items_per_second=round(progress.items_per_second, 1),
-                ru_per_second=round(progress.ru_per_second, 1),
-                eta_seconds=None if eta is None else round(eta),
+                **{key: value for key, value in fields.items() if value is not None},
             )
         if progress.finished:
             self.close()
