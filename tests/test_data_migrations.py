@@ -80,6 +80,8 @@ def test_no_backup_is_said_loudly_and_recorded(
     events = json.loads(run_cli("history", "--json").stdout)["events"]
     applied = next(e for e in events if e["event"] == "applied" and e["revision"] == "004")
     assert applied["detail"]["backups"][0]["skipped"] is True
+    history = run_cli("history").stdout
+    assert "backup=none (--no-backup)" in history and "None" not in history
 
 
 def test_export_and_import_through_the_cli(

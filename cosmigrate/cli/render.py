@@ -183,7 +183,7 @@ def history(result: Any) -> None:
             if key in detail and detail[key] not in EMPTY:
                 bits.append(f"{key}={_words(detail[key])}")
         for backup in detail.get("backups") or []:
-            bits.append(f"backup={backup.get('path')}")
+            bits.append(f"backup={'none (--no-backup)' if backup.get('skipped') else backup.get('path')}")
         if event.get("args"):
             bits.append("args=" + ",".join(f"{k}={v}" for k, v in event["args"].items()))
         what = f"{event['event']} {event.get('direction') or ''}".strip()
