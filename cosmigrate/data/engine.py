@@ -642,6 +642,7 @@ class Engine:
                 ru=totals.ru,
                 elapsed=totals.seconds,
                 finished=finished,
+                dead_lettered=totals.dead_lettered,
             )
         )
 
