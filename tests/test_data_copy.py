@@ -10,6 +10,7 @@ import pytest
 from azure.cosmos import DatabaseProxy, PartitionKey
 
 from cosmigrate.data import DELETE, CountMismatch, MemoryCheckpointStore, Progress, copy_container
+from cosmigrate.data.deadletter import read_dead_letters
 from cosmigrate.errors import DatabaseError
 from tests.harness.data import all_documents, seeded_container
 from tests.harness.seed import document
@@ -118,3 +119,25 @@ def test_a_missing_target_stops_the_copy_at_once_instead_of_dead_lettering_every
     with pytest.raises(DatabaseError, match="container nowhere does not exist"):
         copy_container(source, database.get_container_client("nowhere"), dead_letter=tmp_path / "dead.jsonl")
     assert not (tmp_path / "dead.jsonl").exists()
+
+
+def test_a_copy_dead_letters_the_source_document_as_read_when_transform_changed_it_before_failing(
+    database: DatabaseProxy, tmp_path: Path
+) -> None:
+    source = database.create_container("orders", partition_key=PartitionKey("/tenantId"))
+    target = database.create_container("orders_v2", partition_key=PartitionKey("/region"))
+    for n in range(10):
+        source.create_item({"id": f"o{n}", "tenantId": f"t{n % 2}", "n": n})
+
+    def move(doc: dict[str, Any]) -> dict[str, Any]:
+        doc["id"], doc["tenantId"], doc["region"] = f"{doc['id']}-v2", "moved", "eu"
+        if doc["n"] == 3:
+            raise ValueError("no region for 3")
+        return doc
+
+    dead = tmp_path / "dead.jsonl"
+    totals = copy_container(source, target, move, max_failures=1, dead_letter=dead)
+    assert (totals.written, totals.dead_lettered) == (9, 1)
+    [line] = read_dead_letters(dead)
+    assert (line["id"], line["partitionKey"], line["container"]) == ("o3", "t1", "orders")
+    assert "ValueError: no region for 3" in line["error"]

@@ -18,6 +18,7 @@ from azure.cosmos import CosmosClient, PartitionKey
 
 from cosmigrate.app import commands as command
 from cosmigrate.config import Config
+from cosmigrate.data.deadletter import read_dead_letters
 from cosmigrate.errors import ScriptError
 from tests.conftest import ROOT, CliResult
 from tests.harness.data import all_documents
@@ -81,6 +82,8 @@ def test_no_backup_is_said_loudly_and_recorded(
     events = json.loads(run_cli("history", "--json").stdout)["events"]
     applied = next(e for e in events if e["event"] == "applied" and e["revision"] == "004")
     assert applied["detail"]["backups"][0]["skipped"] is True
+    history = run_cli("history").stdout
+    assert "backup=none (--no-backup)" in history and "None" not in history
 
 
 def test_export_and_import_through_the_cli(
@@ -202,6 +205,55 @@ def test_a_copy_to_a_new_partition_key_through_a_migration(
     copied = all_documents(target)
     assert len(copied) == 2000 and all(d["customer"] == d["pk"] for d in copied.values())
     assert target.read()["indexingPolicy"]["indexingMode"].lower() == "consistent"  # indexing back on
+
+
+DEAD_LETTERING = """    def label(doc):
+        if doc["n"] in (3, 7):
+            raise ValueError("no label for " + doc["id"])
+        doc["label"] = "v2"
+        return doc
+
+    def by_customer(doc):
+        if doc["n"] == 5:
+            raise ValueError("no customer")
+        return {**doc, "customer": doc["pk"]}
+
+    op.transform_items("orders", label, max_failures=5)
+    op.create_container("orders_v2", partition_key="/customer")
+    op.copy_container("orders", "orders_v2", by_customer, max_failures=1)"""
+
+
+def test_up_and_history_name_the_dead_letters_of_a_revision_that_passed_with_some(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, run_cli: Callable[..., CliResult]
+) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_orders.py").write_text(
+        revision("Orders", "001", None, "    op.create_container('orders', partition_key='/pk')",
+                 "    op.delete_container('orders')")
+    )  # fmt: skip
+    (folder / "002_label.py").write_text(revision("Label v2", "002", "001", DEAD_LETTERING))
+    config = make_config(migrations=folder)
+    command.up(config, target="001")
+    orders = cosmos.get_database_client(config.database).get_container_client("orders")
+    for n in range(20):
+        orders.create_item({"id": f"o{n:05d}", "pk": f"t{n % 2}", "n": n})
+
+    env = {"COSMIGRATE_MIGRATIONS": str(folder)}
+    up = run_cli("up", "--backup-dir", str(tmp_path / "backups"), env=env)
+    assert up.code == 0, up.stderr
+    folders = tmp_path / "backups" / config.database  # the two steps may start in different seconds: two folders
+    [transform_file] = folders.glob("*-002-dead-letters/orders.jsonl")
+    [copy_file] = folders.glob("*-002-dead-letters/orders-to-orders_v2.jsonl")
+    assert len(read_dead_letters(transform_file)) == 2 and len(read_dead_letters(copy_file)) == 1
+    assert f"transform orders: 20 read, 18 written, 2 dead-lettered → {transform_file}" in up.stdout
+    assert f"copy orders → orders_v2: 20 read, 19 written, 1 dead-lettered → {copy_file}" in up.stdout
+    [done] = [line for line in up.stderr.splitlines() if "transform done" in line]
+    assert "dead_lettered=2" in done and "done=20" in done
+
+    history = run_cli("history", env=env).stdout
+    line = next(line for line in history.splitlines() if "applied" in line and " 002 " in line)
+    assert f"dead_lettered=2 → {transform_file}" in line and f"dead_lettered=1 → {copy_file}" in line
 
 
 def test_options_of_data_steps_are_checked_before_anything_runs(

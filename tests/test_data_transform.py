@@ -185,6 +185,41 @@ def test_fn_errors_and_refused_writes_are_dead_lettered_counted_and_fail_the_run
     assert totals.written == 295
 
 
+def test_dead_letters_name_the_document_as_read_even_when_fn_changed_its_id_or_partition_key(
+    database: DatabaseProxy, tmp_path: Path
+) -> None:
+    container = database.create_container("orders", partition_key=PartitionKey("/partitionKey"))
+    for n in range(20):
+        container.create_item({"id": f"o{n:05d}", "partitionKey": f"t{n % 2}", "n": n})
+
+    def fn(document: dict[str, Any]) -> dict[str, Any]:
+        if document["n"] == 0:
+            document["id"] = "renamed"  # refused per document: ids cannot change in place
+        if document["n"] == 1:
+            document["partitionKey"] = "moved"  # refused per document: nor can a partition key value
+        if document["n"] == 2:
+            document["id"], document["partitionKey"] = "half-done", "moved"
+            raise ValueError("fn changed its argument, then raised")
+        document["v2"] = True
+        return document
+
+    dead = tmp_path / "dead.jsonl"
+    totals = transform_items(container, fn, max_failures=3, dead_letter=dead)
+    assert (totals.read, totals.written, totals.dead_lettered) == (20, 17, 3)
+    lines = {line["id"]: line for line in read_dead_letters(dead)}
+    assert {(i, line["partitionKey"]) for i, line in lines.items()} == {
+        ("o00000", "t0"),
+        ("o00001", "t1"),
+        ("o00002", "t0"),
+    }
+    assert "'renamed'" in lines["o00000"]["error"] and "ids cannot change" in lines["o00000"]["error"]
+    assert "partition key" in lines["o00001"]["error"] and "ValueError" in lines["o00002"]["error"]
+    documents = all_documents(container)  # the documents are found where the dead letters say, untouched
+    assert all(
+        "v2" not in documents[i] and documents[i]["partitionKey"] == line["partitionKey"] for i, line in lines.items()
+    )
+
+
 def test_fn_can_delete_and_leave_documents_unchanged(database: DatabaseProxy) -> None:
     container = database.create_container("c", partition_key=PartitionKey("/pk"))
     for n in range(120):

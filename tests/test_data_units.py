@@ -87,6 +87,15 @@ def test_without_a_terminal_progress_is_a_log_line_every_few_seconds_and_one_at_
     assert logs[0]["done"] == 100 and logs[0]["eta_seconds"] == 9 and logs[1]["done"] == 1000
 
 
+def test_a_progress_log_line_leaves_out_what_is_not_known() -> None:
+    render = ProgressRenderer(io.StringIO(), interval=3600, tty=False)
+    with capture_logs() as logs:
+        render(Progress("transform", "orders", 100, None, 50.0, 20.0, 40.0, 2.0))  # a query: no total, no ETA
+    assert logs[0]["event"] == "transform progress" and logs[0]["done"] == 100
+    assert "total" not in logs[0] and "eta_seconds" not in logs[0]
+    assert None not in logs[0].values()
+
+
 def test_progress_eta_needs_a_total_and_a_rate() -> None:
     assert Progress("t", "c", 10, None, 5.0, 1.0, 1.0, 1.0).eta_seconds is None
     assert Progress("t", "c", 10, 110, 0.0, 1.0, 1.0, 1.0).eta_seconds is None

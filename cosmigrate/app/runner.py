@@ -278,10 +278,16 @@ def batches(documents: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 
 
 def _collected(op: Operations) -> dict[str, Any]:
-    """What the operations reported that the history keeps: backups taken, data totals."""
+    """What the operations reported that the history keeps: backups taken, data totals (with the dead-letter
+    file when documents were dead-lettered)."""
     backups = [dict(change.detail["backup"]) for change in op.changes if change.detail.get("backup")]
     totals = [
-        {"kind": change.kind, "container": change.container, **dict(change.detail["totals"])}
+        {
+            "kind": change.kind,
+            "container": change.container,
+            **dict(change.detail["totals"]),
+            **({"dead_letter": change.detail["dead_letter"]} if change.detail.get("dead_letter") else {}),
+        }
         for change in op.changes
         if change.detail.get("totals")
     ]

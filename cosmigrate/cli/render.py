@@ -111,6 +111,34 @@ def done_before(done: list[Any]) -> None:
         click.echo(f"{len(done)} revision{'s' if len(done) != 1 else ''} done before the error")
 
 
+def _count(n: Any) -> str:
+    return f"{n:,}" if isinstance(n, int) else str(n)
+
+
+def data_totals_line(operation: dict[str, Any]) -> str | None:
+    """A data step's counts in one line (``transform orders: 20,000 read, 19,998 written, 2 dead-lettered →
+    <file>``), the dead letters always named with their file when there are any; None for other steps."""
+    detail = operation.get("detail") or {}
+    totals = detail.get("totals")
+    if not totals:
+        return None
+    copy = operation.get("kind") == "copy_container"
+    what = (
+        f"copy {detail.get('source')} → {operation.get('container')}"
+        if copy
+        else f"transform {operation.get('container')}"
+    )
+    counts = [f"{_count(totals.get('read', 0))} read", f"{_count(totals.get('written', 0))} written"]
+    if totals.get("unchanged"):
+        counts.append(f"{_count(totals['unchanged'])} unchanged")
+    if totals.get("deleted"):
+        counts.append(f"{_count(totals['deleted'])} {'left out' if copy else 'deleted'}")
+    line = f"{what}: {', '.join(counts)}"
+    if totals.get("dead_lettered"):
+        line += f", {_count(totals['dead_lettered'])} dead-lettered → {detail.get('dead_letter') or '(no file)'}"
+    return line
+
+
 def steps(done: list[Any]) -> None:
     for step in done:
         verb = {"up": "applied", "down": "reverted"}[step.direction]
@@ -125,6 +153,9 @@ def steps(done: list[Any]) -> None:
                 documents = f"{count} document{'s' if count != 1 else ''}"
                 where = "none (--no-backup)" if backup.get("skipped") else backup.get("path")
                 click.echo(f"      backup: {where} ({documents})")
+            totals = data_totals_line(operation)
+            if totals:
+                click.echo(f"      {totals}")
 
 
 def status(result: Any) -> None:
@@ -185,7 +216,12 @@ def history(result: Any) -> None:
             if key in detail and detail[key] not in EMPTY:
                 bits.append(f"{key}={_words(detail[key])}")
         for backup in detail.get("backups") or []:
-            bits.append(f"backup={backup.get('path')}")
+            bits.append(f"backup={'none (--no-backup)' if backup.get('skipped') else backup.get('path')}")
+        for totals in detail.get("totals") or []:
+            if isinstance(totals, dict) and totals.get("dead_lettered"):
+                # a record written before the file was kept names the container only
+                where = f"→ {totals['dead_letter']}" if totals.get("dead_letter") else f"in {totals.get('container')}"
+                bits.append(f"dead_lettered={_count(totals['dead_lettered'])} {where}")
         if event.get("args"):
             bits.append("args=" + ",".join(f"{k}={v}" for k, v in event["args"].items()))
         what = f"{event['event']} {event.get('direction') or ''}".strip()

@@ -1,8 +1,10 @@
 """The dead-letter file: one JSON line per document that could not be migrated, so nothing is skipped silently.
 
-Each line says which document (id and partition key), what went wrong (one line) and when. The file is opened
-for appending, lazily (a clean run leaves none), and flushed line by line: a killed run keeps what it wrote,
-and a resumed run adds to it (a document of a page that was in flight at the kill may then appear twice).
+Each line says which document (its id and partition key value as read from the source, before ``fn`` ran: fn
+may change its argument; the run did not write that document), what went wrong (one line) and when. It does
+not hold the document's body: read it by that id and partition key. The file is opened for appending, lazily
+(a clean run leaves none), and flushed line by line: a killed run keeps what it wrote, and a resumed run adds to
+it (a document of a page that was in flight at the kill may then appear twice).
 """
 
 from __future__ import annotations

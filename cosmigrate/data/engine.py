@@ -531,24 +531,25 @@ class Engine:
                 if item is _END:
                     return
                 document, page = item
+                # which document, as read: fn may change its argument in place (its id, its partition key)
+                doc_id, key = document.get("id"), self.keys.printable(document)
                 try:
                     outcome = self.handler(document)
                 except DocumentFailed as failure:
-                    self._dead(document, str(failure))
+                    self._dead(doc_id, key, str(failure))
                     outcome = Outcome.DEAD
                 self._handled(page, outcome)
         except BaseException as exc:
             self._fail(exc)
 
-    def _dead(self, document: Document, error: str) -> None:
+    def _dead(self, doc_id: Any, key: Any, error: str) -> None:
+        """Dead-letter a document by its id and partition key value as read from the source (not as fn left it)."""
         with self._lock:
             self._failures_logged += 1
             logged = self._failures_logged
         if logged <= 10:  # the file has them all; the log shows the first few
-            log.warning(
-                f"{self.operation}: document failed", container=self.source.id, id=document.get("id"), error=error
-            )
-        self.dead_letter.add(document.get("id"), self.keys.printable(document), error)
+            log.warning(f"{self.operation}: document failed", container=self.source.id, id=doc_id, error=error)
+        self.dead_letter.add(doc_id, key, error)
 
     def _handled(self, page: _Page, outcome: Outcome) -> None:
         with self._lock:
@@ -641,6 +642,7 @@ class Engine:
                 ru=totals.ru,
                 elapsed=totals.seconds,
                 finished=finished,
+                dead_lettered=totals.dead_lettered,
             )
         )
 
@@ -837,7 +839,8 @@ def transform_items(
     Writes are ETag-conditional on the version read, so a concurrent update is never overwritten; transient
     errors (429 after the client's retries, 503, cut connections) are retried with a read-back where the outcome
     is unknown. A document fn raises on or the service refuses for good goes to ``dead_letter`` (JSON Lines:
-    id, partition key, error, when; default ``./cosmigrate-dead-letter-<container>.jsonl``), and the run raises
+    id and partition key value as read, before fn ran, error, when; not the body: the run did not write that
+    document; default ``./cosmigrate-dead-letter-<container>.jsonl``), and the run raises
     :class:`~cosmigrate.data.errors.ItemsFailed` at its end when more than ``max_failures`` did. Errors that doom
     every document (the endpoint unreachable after retries, 401/403) stop the run with
     :class:`~cosmigrate.errors.DatabaseError`.

@@ -22,7 +22,8 @@ log = structlog.get_logger("cosmigrate")
 @dataclass(frozen=True)
 class Progress:
     """Where a run is. ``done`` counts documents handled (written, unchanged, deleted or dead-lettered), including
-    those of an earlier run this one resumed; ``total`` is an estimate (a count taken at the start) or None."""
+    those of an earlier run this one resumed; ``total`` is an estimate (a count taken at the start) or None;
+    ``dead_lettered`` how many of ``done`` went to the dead-letter file."""
 
     operation: str
     container: str
@@ -33,6 +34,7 @@ class Progress:
     ru: float
     elapsed: float
     finished: bool = False
+    dead_lettered: int = 0
 
     @property
     def eta_seconds(self) -> float | None:
@@ -64,14 +66,20 @@ class ProgressRenderer:
         elif progress.finished or time.monotonic() - self._last_log >= self.interval:
             self._last_log = time.monotonic()
             eta = progress.eta_seconds
+            fields = {
+                "container": progress.container,
+                "done": progress.done,
+                "total": progress.total,
+                "items_per_second": round(progress.items_per_second, 1),
+                "ru_per_second": round(progress.ru_per_second, 1),
+                "eta_seconds": None if eta is None else round(eta),
+                # always said at the end (0 included), and along the way once there are any
+                "dead_lettered": progress.dead_lettered if progress.finished or progress.dead_lettered else None,
+            }
+            # what is not known (no total for a query, no rate yet) is left out, not logged as None
             log.info(
                 f"{progress.operation} {'done' if progress.finished else 'progress'}",
-                container=progress.container,
-                done=progress.done,
-                total=progress.total,
-                items_per_second=round(progress.items_per_second, 1),
-                ru_per_second=round(progress.ru_per_second, 1),
-                eta_seconds=None if eta is None else round(eta),
+                **{key: value for key, value in fields.items() if value is not None},
             )
         if progress.finished:
             self.close()
@@ -95,7 +103,8 @@ class ProgressRenderer:
         if progress.total is not None and progress.total < progress.done:
             self._bar.total = progress.done  # the estimate was low (documents were added meanwhile)
         self._bar.n = progress.done
-        self._bar.set_postfix_str(f"{progress.ru_per_second:.0f} RU/s", refresh=False)
+        dead = f", {progress.dead_lettered} dead-lettered" if progress.dead_lettered else ""
+        self._bar.set_postfix_str(f"{progress.ru_per_second:.0f} RU/s{dead}", refresh=False)
         self._bar.refresh()
 
     def _isatty(self) -> bool:
