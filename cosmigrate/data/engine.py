@@ -380,8 +380,8 @@ class Engine:
         if totals.dead_lettered > self.max_failures:
             raise ItemsFailed(
                 f"{self.operation} of container {self.source.id}: {totals.dead_lettered} document(s) failed, more "
-                f"than max_failures={self.max_failures}; they are listed in {self.dead_letter.path}; fix fn or "
-                "the documents and run again",
+                f"than max_failures={self.max_failures}; they are listed in {self.dead_letter.path} (the fix is in "
+                "fn or in those documents)",
                 totals,
                 self.dead_letter.path,
             )
