@@ -91,7 +91,7 @@ def repair(
         decided.forgotten,
         decided.diffs,
         decided.restored,
-        None if decided.nothing else _stale_sum(config),
+        _stale_sum(config, scripts, decided.to_pending + decided.to_applied + decided.accepted + decided.restored),
     )
     if decided.refused:
         error = HistoryConflict(" ".join(decided.refused.values()))
@@ -100,9 +100,14 @@ def repair(
     return result
 
 
-def _stale_sum(config: Config) -> str | None:
-    """The usual reason for a repair is a fixed or edited script: say that the sum file wants rewriting."""
-    stale = sorted({p.file for p in sumfile.verify(config.migrations) if p.code == "sum-mismatch"} - {SUM_FILE})
+def _stale_sum(config: Config, scripts: ScriptSet, repaired: list[str]) -> str | None:
+    """The usual reason for a repair is a fixed or edited script: say that the sum file wants rewriting when
+    it no longer matches one of the scripts repaired (not for a forgotten one: its file may only be away on
+    another branch)."""
+    files = {scripts.by_revision[r].path.name for r in repaired if r in scripts.by_revision}
+    if not files:
+        return None
+    stale = sorted({p.file for p in sumfile.verify(config.migrations) if p.code == "sum-mismatch"} & files)
     if not stale:
         return None
     return (
