@@ -174,15 +174,21 @@ def test_a_transform_killed_half_way_resumes_after_repair_and_up_from_its_checkp
     assert totals["kind"] == "transform_items" and totals["container"] == "customers" and totals["written"] > 0
 
 
-def test_a_copy_to_a_new_partition_key_through_a_migration(
-    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, endpoint: str
-) -> None:
+def orders_folder(tmp_path: Path) -> Path:
+    """A migrations folder whose 001 creates ``orders`` (partition key ``/pk``)."""
     folder = tmp_path / "migrations"
     folder.mkdir()
     (folder / "001_orders.py").write_text(
         revision("Orders", "001", None, "    op.create_container('orders', partition_key='/pk')",
                  "    op.delete_container('orders')")
     )  # fmt: skip
+    return folder
+
+
+def test_a_copy_to_a_new_partition_key_through_a_migration(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, endpoint: str
+) -> None:
+    folder = orders_folder(tmp_path)
     (folder / "002_by_customer.py").write_text(
         revision(
             "Orders by customer",
@@ -226,12 +232,7 @@ DEAD_LETTERING = """    def label(doc):
 def test_up_and_history_name_the_dead_letters_of_a_revision_that_passed_with_some(
     tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, run_cli: Callable[..., CliResult]
 ) -> None:
-    folder = tmp_path / "migrations"
-    folder.mkdir()
-    (folder / "001_orders.py").write_text(
-        revision("Orders", "001", None, "    op.create_container('orders', partition_key='/pk')",
-                 "    op.delete_container('orders')")
-    )  # fmt: skip
+    folder = orders_folder(tmp_path)
     (folder / "002_label.py").write_text(revision("Label v2", "002", "001", DEAD_LETTERING))
     config = make_config(migrations=folder)
     command.up(config, target="001")

@@ -259,21 +259,26 @@ def test_ctrl_c_is_recorded_as_an_interruption_in_words(
         [sys.executable, "-m", "cosmigrate", "up"], env={**cli_env, "COSMIGRATE_MIGRATIONS": str(tmp_path)},
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if command.status(config).running:
-                break
-        except DatabaseMissing:
-            pass
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until_running(config)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 1 and "interrupted by Ctrl-C (SIGINT)" in err.strip().splitlines()[-1]
     status = command.status(config)
     assert [(v.revision, v.error) for v in status.interrupted] == [("001", "interrupted by Ctrl-C (SIGINT)")]
     assert status.refusal is not None and "not declared idempotent" in status.refusal
+
+
+def wait_until_running(config: Config) -> None:
+    """Until a revision shows as running (the process under test may not have created the database yet)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if command.status(config).running:
+                return
+        except DatabaseMissing:
+            pass
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
 
 
 def hanging_customers(idempotent: bool) -> str:
@@ -294,15 +299,7 @@ def kill_while_running(config: Config, cli_env: dict[str, str]) -> None:
         env={**cli_env, "COSMIGRATE_MIGRATIONS": str(config.migrations)},
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if command.status(config).running:
-                break
-        except DatabaseMissing:
-            pass
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until_running(config)
     process.kill()
     process.wait()
     time.sleep(3.5)  # the lease expires (+1 s for whole-second clocks)
@@ -425,43 +422,30 @@ def test_a_no_op_up_runs_no_script(tmp_path: Path, make_config: Callable[..., Co
 # -- 8. the smaller things ---------------------------------------------------------------------------------------
 
 
-def test_json_on_failure_gives_the_error_and_the_steps_done_before_it(
-    tmp_path: Path, run_cli: Callable[..., CliResult]
+@pytest.mark.parametrize("as_json", [True, False])
+def test_a_failed_up_gives_the_error_and_the_steps_done_before_it(
+    tmp_path: Path, run_cli: Callable[..., CliResult], as_json: bool
 ) -> None:
+    """With --json, one object with the error and the steps; without, the steps in words, then the error line."""
     folder = tmp_path / "migrations"
     copy_schema_migrations(folder)
     third = folder / "003_reindex_integration_connections.py"
     third.write_text(
         third.read_text().replace("def upgrade(op):\n", "def upgrade(op):\n    if not op.planning:\n        1 / 0\n")
     )
-    result = run_cli("up", "--json", env={"COSMIGRATE_MIGRATIONS": str(folder)})
+    result = run_cli("up", *(["--json"] if as_json else []), env={"COSMIGRATE_MIGRATIONS": str(folder)})
     assert result.code == 1
-    body = json.loads(result.stdout)
-    assert (
-        body["ok"] is False and body["error"]["revision"] == "003" and "ZeroDivisionError" in body["error"]["message"]
-    )
-    assert [step["revision"] for step in body["steps"]] == ["001", "002"]
     assert result.stderr.strip().splitlines()[-1].startswith("error: revision 003")
-
-
-def test_a_failed_up_says_in_words_what_it_did_before_the_error(
-    tmp_path: Path, run_cli: Callable[..., CliResult]
-) -> None:
-    folder = tmp_path / "migrations"
-    copy_schema_migrations(folder)
-    third = folder / "003_reindex_integration_connections.py"
-    third.write_text(
-        third.read_text().replace("def upgrade(op):\n", "def upgrade(op):\n    if not op.planning:\n        1 / 0\n")
-    )
-    result = run_cli("up", env={"COSMIGRATE_MIGRATIONS": str(folder)})
-    assert result.code == 1
-    lines = result.stdout.splitlines()
-    assert [line.split()[:2] for line in lines if not line.startswith(" ")][:2] == [
-        ["applied", "001"],
-        ["applied", "002"],
-    ]
-    assert lines[-1] == "2 revisions done before the error"
-    assert result.stderr.strip().splitlines()[-1].startswith("error: revision 003")
+    if as_json:
+        body = json.loads(result.stdout)
+        assert body["ok"] is False and body["error"]["revision"] == "003"
+        assert "ZeroDivisionError" in body["error"]["message"]
+        assert [step["revision"] for step in body["steps"]] == ["001", "002"]
+    else:
+        lines = result.stdout.splitlines()
+        revisions = [line.split()[:2] for line in lines if not line.startswith(" ")]
+        assert revisions[:2] == [["applied", "001"], ["applied", "002"]]
+        assert lines[-1] == "2 revisions done before the error"
 
 
 def test_scripts_import_helpers_beside_them_and_declare_their_arguments(
