@@ -49,6 +49,27 @@ class SafeStream:
 STDERR = SafeStream()
 
 
+class LogStream:
+    """Where log lines go: ``target``, above a progress bar drawn on it (tqdm clears the bar and draws it again
+    below the line) instead of glued to the bar's end."""
+
+    def __init__(self, target: SafeStream) -> None:
+        self.target = target
+
+    def write(self, text: str) -> int:
+        bars = sys.modules.get("tqdm")  # only when a bar may exist: logging never imports tqdm
+        if bars is not None and getattr(bars.tqdm, "_instances", None):
+            with bars.tqdm.external_write_mode(file=self.target):
+                return self.target.write(text)
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+LOG_STREAM = LogStream(STDERR)
+
+
 def configure(log_format: str = "text", debug: bool = False, redact: Callable[[str], str] = str) -> None:
     import logging
 
@@ -75,7 +96,7 @@ def configure(log_format: str = "text", debug: bool = False, redact: Callable[[s
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if debug else logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(file=STDERR),  # type: ignore[arg-type]
+        logger_factory=structlog.PrintLoggerFactory(file=LOG_STREAM),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 

@@ -15,6 +15,7 @@ from cosmigrate.data import DELETE, Progress, ProgressRenderer, Totals
 from cosmigrate.data.deadletter import DeadLetterFile, read_dead_letters
 from cosmigrate.data.items import PartitionKeyPaths, request_charge, without_system_properties
 from cosmigrate.data.ratelimit import RuBudget
+from cosmigrate.logs import LogStream, SafeStream
 from cosmigrate.model.documents import Delete
 
 
@@ -75,6 +76,17 @@ def test_on_a_terminal_progress_is_a_bar_with_rate_ru_and_eta() -> None:
     render(Progress("transform", "orders", 1000, 1000, 250.0, 260.0, 1040.0, 4.0, finished=True))
     text = stream.getvalue()
     assert "transform orders" in text and "1000/1000" in text and "RU/s" in text and "doc/s" in text
+
+
+def test_a_log_line_during_a_bar_goes_above_it_not_glued_to_its_end() -> None:
+    screen = SafeStream(io.StringIO())
+    render = ProgressRenderer(screen, tty=True)  # type: ignore[arg-type]
+    render(Progress("transform", "orders", 400, 1000, 200.0, 210.0, 420.0, 2.0))
+    LogStream(screen).write("a warning\n")
+    before, after = screen.stream.getvalue().split("a warning\n")
+    assert before.endswith("\r") and "400/1000" in before  # the bar was drawn, then cleared for the line
+    assert "400/1000" in after  # and drawn again below it
+    render.close()
 
 
 def test_without_a_terminal_progress_is_a_log_line_every_few_seconds_and_one_at_the_end() -> None:
