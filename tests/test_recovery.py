@@ -347,6 +347,15 @@ def test_down_over_containers_holding_documents_refuses_without_yes(
         database.get_container_client("integrations").create_item(
             {"id": f"i{n}", "tenantId": "t", "providerName": "p", "name": f"n{n}"}
         )
+    planned = run_cli("plan", "--down", "--to", "base")  # the plan says it too, before anyone runs down
+    assert planned.code == 0, planned.stderr
+    assert (
+        "deletes containers holding documents now: " in planned.stdout
+        and "integrations (3 documents)" in planned.stdout
+    )
+    assert (
+        json.loads(run_cli("plan", "--down", "--to", "base", "--json").stdout)["deletes_documents"]["integrations"] == 3
+    )
     refused = run_cli("down", "--to", "base")
     assert refused.code == 2
     last = refused.stderr.strip().splitlines()[-1]

@@ -199,7 +199,8 @@ def _run(
             return RunResult(name, direction, [], evaluation.current, scripts.graph.head)
         result, live = _plan(planned, direction, database if exists else None, config)
         if dry_run:
-            return _plan_result(config, direction, where, scripts, evaluation, result, exists)
+            doomed = destructive(result, live, _counting(database)) if exists else []
+            return _plan_result(config, direction, where, scripts, evaluation, result, exists, doomed)
         if direction == "down":
             _ask_before_dropping(result, live, database, confirm)
         database = open_for_up(client, config) if direction == "up" else database
@@ -250,9 +251,14 @@ def _records(snapshot: Snapshot) -> dict[str, Any]:
     return {revision: record.to_document() for revision, record in snapshot.records.items()}
 
 
-def _ask_before_dropping(result: Plan, live: DatabaseState, database: DatabaseProxy, confirm: Confirm | None) -> None:
+def _counting(database: DatabaseProxy) -> Callable[[str], int]:
+    """Documents in a container now (one count query)."""
     count = counter(database)
-    doomed = destructive(result, live, lambda container: count(container, "true", []))
+    return lambda container: count(container, "true", [])
+
+
+def _ask_before_dropping(result: Plan, live: DatabaseState, database: DatabaseProxy, confirm: Confirm | None) -> None:
+    doomed = destructive(result, live, _counting(database))
     if not doomed:
         return
     listed = ", ".join(
@@ -274,6 +280,7 @@ def _plan_result(
     evaluation: Evaluation,
     result: Plan | None,
     exists: bool,
+    doomed: list[tuple[str, int]] | None = None,
 ) -> PlanResult:
     block = result.first_block if result else None
     refused = None
@@ -289,4 +296,5 @@ def _plan_result(
         revisions=[r.to_dict() for r in result.revisions] if result else [],
         refused=refused,
         database_exists=exists,
+        deletes_documents=dict(doomed or []),
     )

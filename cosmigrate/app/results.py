@@ -108,6 +108,7 @@ class PlanResult(Result):
     revisions: list[dict[str, Any]]
     refused: str | None = None
     database_exists: bool = True
+    deletes_documents: dict[str, int] = field(default_factory=dict)  # containers deleted that hold documents now
 
     @property
     def ok(self) -> bool:

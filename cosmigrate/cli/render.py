@@ -93,6 +93,15 @@ def plan(result: Any) -> None:
                 click.echo(f"    ! {key}: {revision[key]}")
         if revision["fault"]:
             click.echo(f"    ! {revision['fault']['message']}")
+    if result.deletes_documents:
+        listed = ", ".join(
+            f"{name} ({count} document{'s' if count != 1 else ''})" for name, count in result.deletes_documents.items()
+        )
+        asks = "; down asks first (--yes)" if result.direction == "down" else ""
+        click.echo(
+            f"deletes containers holding documents now: {listed}; each is exported to the backup folder before it "
+            f"is deleted (--no-backup skips that){asks}"
+        )
 
 
 def run(result: Any) -> None:
