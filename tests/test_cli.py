@@ -76,6 +76,10 @@ def test_dry_run_writes_nothing_and_says_what_would_happen(
     assert refused.code == 1
     body = json.loads(refused.stdout)
     assert body["ok"] is False and "tenant-integrations" in body["error"]["message"] and body["steps"] == []
+    error = body["error"]
+    assert (error["type"], error["revision"], error["file"]) == (
+        "PreconditionRefused", "004", "004_drop_deprecated_containers.py"
+    )  # fmt: skip
     assert [r["revision"] for r in body["revisions"]][:4] == ["001", "002", "003", "004"]
 
     legacy.delete_item("a", partition_key="t")
