@@ -401,7 +401,7 @@ def init(ctx: click.Context, /, folder: str, database_name: str | None, as_json:
             click.echo(f"created {path}")
         for path in r.kept:
             click.echo(f"kept    {path} (already there)")
-        click.echo('next: cosmigrate new "first migration"')
+        click.echo('next: cosmigrate new "what the migration does"')
 
     _emit(result, as_json or bool(_state["json"]), render)
 
