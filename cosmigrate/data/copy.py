@@ -8,7 +8,6 @@ throughput), optionally loaded with indexing off and indexed afterwards, and the
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.data.checkpoints import CheckpointStore
 from cosmigrate.data.engine import (
+    WHOLE_CONTAINER,
     Document,
     Engine,
     Outcome,
@@ -136,7 +136,7 @@ def copy_container(
             "database": database_id(source),
             "target": target.id,
             "target_database": database_id(target),
-            "query": query_fingerprint(query or "SELECT * FROM c", parameters),
+            "query": query_fingerprint(query or WHOLE_CONTAINER, parameters),
         },
         dead_letter=dead_letter,
         on_progress=on_progress,
@@ -147,12 +147,8 @@ def copy_container(
     target_database = DatabaseProxy(target.client_connection, database_id(target))
     if load_with_indexing_off:
         saved["indexingPolicy"] = _indexing_off(target_database, target, indexing_policy or saved.get("indexingPolicy"))
-    total = None
-    if query is None and on_progress is not None:
-        with contextlib.suppress(Exception):
-            total = count_documents(source, engine.requests)
     try:
-        totals = engine.run(total)
+        totals = engine.run(engine.estimated_total())
     except ItemsFailed:
         if load_with_indexing_off:  # every document was gone through: the load is over, index what arrived
             _restore_indexing(target_database, target, saved["indexingPolicy"], index_timeout)

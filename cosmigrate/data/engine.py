@@ -293,6 +293,7 @@ class Engine:
         self.operation = operation
         self.source = source
         self.query = query or WHOLE_CONTAINER
+        self.whole_container = query is None
         self.parameters = parameters
         self.concurrency = concurrency
         self.page_size = page_size
@@ -387,21 +388,34 @@ class Engine:
             )
         return totals
 
+    def estimated_total(self) -> int | None:
+        """The documents a whole-container run will go through, for a progress bar's ETA; None for a query, when
+        nobody watches progress, or when counting fails (a count is only an estimate, never worth failing for)."""
+        if not self.whole_container or self.on_progress is None:
+            return None
+        with contextlib.suppress(Exception):
+            return count_documents(self.source, self.requests)
+        return None
+
     def totals(self) -> Totals:
         with self._lock:
             committed_and_live = _Counts()
             committed_and_live.merge(self._restored)
             committed_and_live.merge(self._live)
-            return Totals(
-                read=committed_and_live.read,
-                written=committed_and_live.written,
-                unchanged=committed_and_live.unchanged,
-                deleted=committed_and_live.deleted,
-                dead_lettered=committed_and_live.dead_lettered,
-                retried_412=self._retried_412,
-                ru=self._restored_ru + self.requests.ru,
-                seconds=self._restored_seconds + (time.monotonic() - self._started),
-            )
+            return self._totals_of(committed_and_live)
+
+    def _totals_of(self, counts: _Counts) -> Totals:
+        """``counts`` with this run's retries, RU and time added to the earlier runs' (the caller holds the lock)."""
+        return Totals(
+            read=counts.read,
+            written=counts.written,
+            unchanged=counts.unchanged,
+            deleted=counts.deleted,
+            dead_lettered=counts.dead_lettered,
+            retried_412=self._retried_412,
+            ru=self._restored_ru + self.requests.ru,
+            seconds=self._restored_seconds + (time.monotonic() - self._started),
+        )
 
     def count_conflict(self) -> None:
         with self._lock:
@@ -605,21 +619,11 @@ class Engine:
         if self.checkpoints is None:
             return
         with self._lock:
-            committed = self._committed
             state = {
                 "version": CHECKPOINT_VERSION,
                 "identity": self.identity,
                 "ranges": [r.to_dict() for r in self._ranges],
-                "totals": Totals(
-                    read=committed.read,
-                    written=committed.written,
-                    unchanged=committed.unchanged,
-                    deleted=committed.deleted,
-                    dead_lettered=committed.dead_lettered,
-                    retried_412=self._retried_412,
-                    ru=self._restored_ru + self.requests.ru,
-                    seconds=self._restored_seconds + (time.monotonic() - self._started),
-                ).to_dict(),
+                "totals": self._totals_of(self._committed).to_dict(),
                 "extra": self.extra_state,
             }
         self.checkpoints.save(self.checkpoint_key, state)
@@ -881,8 +885,4 @@ def transform_items(
         on_progress=on_progress,
         should_continue=should_continue,
     )
-    total = None
-    if query is None and on_progress is not None:
-        with contextlib.suppress(Exception):
-            total = count_documents(container, engine.requests)
-    return engine.run(total)
+    return engine.run(engine.estimated_total())
