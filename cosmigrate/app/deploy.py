@@ -29,6 +29,7 @@ from cosmigrate.app.runner import Runner
 from cosmigrate.app.state import Evaluation, evaluate, refuse
 from cosmigrate.config import Config
 from cosmigrate.errors import DefinitionConflict, PreconditionRefused, ScriptError, UsageError
+from cosmigrate.model.documents import holding
 from cosmigrate.model.state import DatabaseState
 from cosmigrate.ops.cosmos_impl import CosmosExecutor, ProgressCallback
 from cosmigrate.ops.facade import Operations
@@ -261,9 +262,7 @@ def _ask_before_dropping(result: Plan, live: DatabaseState, database: DatabasePr
     doomed = destructive(result, live, _counting(database))
     if not doomed:
         return
-    listed = ", ".join(
-        f"{container} ({documents} document{'s' if documents != 1 else ''})" for container, documents in doomed
-    )
+    listed = holding(doomed)
     question = f"This down deletes containers holding documents: {listed}. Go on?"
     if confirm is None or not confirm(question):
         raise UsageError(

@@ -9,6 +9,7 @@ import click
 from cosmigrate.model.container import ContainerDef
 from cosmigrate.model.definitions import normalise_indexing_policy
 from cosmigrate.model.diff import SHORT_ORDER, diff, show
+from cosmigrate.model.documents import holding
 
 MARKS = {"create": "+", "update": "~", "delete": "-", "none": "=", "data": "*", "check": "?"}
 
@@ -94,9 +95,7 @@ def plan(result: Any) -> None:
         if revision["fault"]:
             click.echo(f"    ! {revision['fault']['message']}")
     if result.deletes_documents:
-        listed = ", ".join(
-            f"{name} ({count} document{'s' if count != 1 else ''})" for name, count in result.deletes_documents.items()
-        )
+        listed = holding(result.deletes_documents.items())
         asks = "; down asks first (--yes)" if result.direction == "down" else ""
         click.echo(
             f"deletes containers holding documents now: {listed}; each is exported to the backup folder before it "

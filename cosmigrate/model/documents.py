@@ -1,8 +1,10 @@
-"""The marker a data function returns to delete a document. Pure, so that scripts (``op.DELETE``), the planner
-and the data engine share one value without importing the Cosmos DB client."""
+"""The marker a data function returns to delete a document, and the words for containers holding documents.
+Pure, so that scripts (``op.DELETE``), the planner, the data engine and the CLI share them without importing the
+Cosmos DB client."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 
@@ -21,3 +23,8 @@ class Delete:
 
 
 DELETE: Final = Delete()
+
+
+def holding(containers: Iterable[tuple[str, int]]) -> str:
+    """``orders (3 documents), logs (1 document)``: what a destructive step would delete, as asked and planned."""
+    return ", ".join(f"{name} ({count} document{'s' if count != 1 else ''})" for name, count in containers)
