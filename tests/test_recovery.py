@@ -59,20 +59,26 @@ def points(cosmos: CosmosClient, database: str) -> list[int]:
     )
 
 
+def welcomed_customers(folder: Path, make_config: Callable[..., Config], cosmos: CosmosClient, count: int) -> Config:
+    """001 creates customers, ``count`` of them arrive with 0 points, 002 gives each 100 welcome points."""
+    (folder / "001_customers.py").write_text(CUSTOMERS)
+    (folder / "002_welcome_points.py").write_text(WELCOME_POINTS)
+    config = make_config(migrations=folder)
+    command.up(config, target="001")
+    customers = cosmos.get_database_client(config.database).get_container_client("customers")
+    for n in range(count):
+        customers.create_item({"id": f"c{n}", "points": 0})
+    command.up(config)
+    return config
+
+
 # -- 1. a failed down, then the advice: never the upgrade twice ---------------------------------------------
 
 
 def test_a_failed_down_then_repair_and_up_keeps_the_welcome_points_at_100(
     tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient
 ) -> None:
-    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
-    (tmp_path / "002_welcome_points.py").write_text(WELCOME_POINTS)
-    config = make_config(migrations=tmp_path)
-    command.up(config, target="001")
-    customers = cosmos.get_database_client(config.database).get_container_client("customers")
-    for n in range(20):
-        customers.create_item({"id": f"c{n}", "points": 0})
-    command.up(config)
+    config = welcomed_customers(tmp_path, make_config, cosmos, 20)
     assert points(cosmos, config.database) == [100] * 20
 
     with pytest.raises(MigrationFailed, match=r"002 .*failed going down.*still applied.*cosmigrate down"):
@@ -526,15 +532,8 @@ def test_a_forgotten_revision_whose_script_comes_back_is_not_run_again(
     """'restore the script, or cosmigrate repair to forget the record', then the script comes back (another
     branch checked out again): up refuses instead of giving every customer 100 more points, and one repair
     records it applied again without running it. A different migration under that number still runs."""
-    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
+    config = welcomed_customers(tmp_path, make_config, cosmos, 5)
     welcome = tmp_path / "002_welcome_points.py"
-    welcome.write_text(WELCOME_POINTS)
-    config = make_config(migrations=tmp_path)
-    command.up(config, target="001")
-    customers = cosmos.get_database_client(config.database).get_container_client("customers")
-    for n in range(5):
-        customers.create_item({"id": f"c{n}", "points": 0})
-    command.up(config)
     moved = tmp_path.parent / "002_welcome_points.py.away"
     welcome.rename(moved)
     asked: list[str] = []
