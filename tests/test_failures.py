@@ -117,7 +117,10 @@ def test_status_cli_reports_failed_revisions_in_json_and_exits_1(
             "error": "ZeroDivisionError: division by zero",
             "applied_by": failed["applied_by"],
             "idempotent": True,
-            "next_step": "fix the script, cosmigrate repair (it becomes pending again), then cosmigrate up",
+            "next_step": (
+                "fix the script (or the data it failed on), cosmigrate repair (it becomes pending again), then "
+                "cosmigrate up"
+            ),
         }
     ]
     assert body["blocked"] is True and "002" in body["refusal"]

@@ -225,7 +225,7 @@ def _view(
         f"revision {script.revision} ({name}) failed going up: {error}; it is not applied: fix the script (or the "
         "data it failed on), then cosmigrate repair (it becomes pending again) and cosmigrate up"
     )
-    step = "fix the script, cosmigrate repair (it becomes pending again), then cosmigrate up"
+    step = "fix the script (or the data it failed on), cosmigrate repair (it becomes pending again), then cosmigrate up"
     return view("failed", error=error, next_step=step), False, ("failed", message)
 
 

@@ -382,7 +382,8 @@ class Engine:
             raise ItemsFailed(
                 f"{self.operation} of container {self.source.id}: {totals.dead_lettered} document(s) failed, more "
                 f"than max_failures={self.max_failures}; they are listed in {self.dead_letter.path} (the fix is in "
-                "fn or in those documents)",
+                "fn or in those documents; running it again goes over every document, so fn must leave a document "
+                "it already changed as it is)",
                 totals,
                 self.dead_letter.path,
             )
