@@ -178,7 +178,7 @@ arguments = {{}}
 
 
 def upgrade(op):
-    # This runs twice on every deploy: first with op.planning True, when nothing is sent (definitions are
+    # A deploy that applies it runs this twice: first with op.planning True, when nothing is sent (definitions are
     # checked, `cosmigrate plan` and --dry-run show the operations), then for real. Code before the first
     # op.container()/op.database runs in both: guard side effects of your own with `if not op.planning:`.
     # e.g. op.create_container("things", partition_key="/tenantId", indexing_policy={{...}})
