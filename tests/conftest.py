@@ -26,6 +26,7 @@ from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.config import EMULATOR_KEY, Config, load_config
 from cosmigrate.scripts import sumfile
+from cosmigrate.store.client import close
 from cosmigrate.store.history import HistoryStore
 from cosmigrate.testing.endpoint import NodeServer
 from tests.harness.local_endpoint import start_endpoint
@@ -66,8 +67,11 @@ def cosmigrate_baseline() -> Callable[[DatabaseProxy], None]:
 
 @pytest.fixture(scope="session")
 def cosmos(endpoint: str) -> Iterator[CosmosClient]:
-    with CosmosClient(endpoint, credential=EMULATOR_KEY, connection_verify=False) as client:
+    client = CosmosClient(endpoint, credential=EMULATOR_KEY, connection_verify=False)
+    try:
         yield client
+    finally:
+        close(client)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def connected(config: Config) -> Iterator[CosmosClient]:
         doing = f"{config.endpoint}, database {config.database}"
         raise cosmos.failure(exc, doing, config) from exc
     finally:
-        client.__exit__()  # type: ignore[no-untyped-call]
+        cosmos.close(client)
 
 
 def database_exists(client: CosmosClient, name: str) -> bool:

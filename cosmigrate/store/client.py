@@ -9,8 +9,10 @@ unknown) or a 503 it gave up on. :func:`resilient` covers that: it retries a ste
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import urllib3
@@ -60,6 +62,34 @@ def connect(config: Config) -> CosmosClient:
         )
     except (AzureError, ValueError) as exc:
         raise failure(exc, f"cannot connect to {config.endpoint}", config) from None
+
+
+# How long closing a client waits for the SDK's background endpoint check (a few account reads; it shortens its
+# own timeouts for an endpoint it already found unavailable).
+CLOSE_WAIT_SECONDS = 5.0
+
+
+def close(client: CosmosClient) -> None:
+    """Close ``client`` once the endpoint check the SDK started with it has ended, and stop that check's threads.
+
+    azure-cosmos (4.17) checks the account's endpoints in a daemon thread started with each client, through a
+    thread pool of its own, and closing the client stops neither. A check still running after the close fails
+    on the closed transport and logs the error with its traceback from that thread at some later moment: under
+    pytest, whose log capture attaches to the SDK's non-propagating logger, in whatever test then runs; and on
+    Python 3.11, formatting that traceback while the main thread parses Python can raise ``SystemError: AST
+    constructor recursion depth mismatch`` in the main thread (CPython gh-106905). The attributes are the SDK's
+    private ones, looked up defensively: without them this is a plain close.
+    """
+    manager = getattr(getattr(client, "client_connection", None), "_global_endpoint_manager", None)
+    check = getattr(manager, "_refresh_thread", None)
+    if isinstance(check, threading.Thread) and check is not threading.current_thread():
+        check.join(CLOSE_WAIT_SECONDS)
+    try:
+        client.__exit__()  # type: ignore[no-untyped-call]
+    finally:
+        pool = getattr(manager, "executor", None)
+        if isinstance(pool, ThreadPoolExecutor):
+            pool.shutdown(wait=False)
 
 
 def failure(exc: BaseException, doing: str, config: Config | None = None) -> DatabaseError | CredentialError:

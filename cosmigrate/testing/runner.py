@@ -46,7 +46,7 @@ class MigrationRunner:
                 baseline(database)
             yield cls(config, client, database, scripts)
         finally:
-            client.__exit__()  # type: ignore[no-untyped-call]
+            cosmos.close(client)
 
     @property
     def revisions(self) -> list[str]:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy, PartitionKey
 
 from cosmigrate.config import EMULATOR_KEY
 from cosmigrate.data.items import without_system_properties
-from cosmigrate.store.client import CLIENT_OPTIONS
+from cosmigrate.store.client import CLIENT_OPTIONS, close
 from tests.harness.seed import seed
 
 
-def client_for(url: str, **options: Any) -> CosmosClient:
-    """A client as cosmigrate builds one (its retry options), for the local endpoint or a proxy in front of it."""
-    return CosmosClient(url, credential=EMULATOR_KEY, connection_verify=False, **CLIENT_OPTIONS, **options)
+@contextmanager
+def client_for(url: str, **options: Any) -> Iterator[CosmosClient]:
+    """A client as cosmigrate builds one (its retry options), for the local endpoint or a proxy in front of it,
+    closed as cosmigrate closes one."""
+    client = CosmosClient(url, credential=EMULATOR_KEY, connection_verify=False, **CLIENT_OPTIONS, **options)
+    try:
+        yield client
+    finally:
+        close(client)
 
 
 def seeded_container(

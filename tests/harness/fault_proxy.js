@@ -17,8 +17,11 @@
  * GET /__faults answers {"forwarded":N,"account":N,"429":N,"503":N,"reset":N}; "account" counts the forwarded
  * requests outside /dbs (the client's account reads), which are also in "forwarded".
  *
+ * --account-delay-ms N holds every account read that long before forwarding it: the client's background endpoint
+ * check (started with each client) is then still running when a short command closes its client.
+ *
  * Usage: node fault_proxy.js --upstream https://127.0.0.1:PORT --port 0
- *          [--rate429 0.1] [--rate503 0.05] [--rate-reset 0.02] [--seed N]
+ *          [--rate429 0.1] [--rate503 0.05] [--rate-reset 0.02] [--seed N] [--account-delay-ms N]
  * Prints one line "listening 127.0.0.1:<port>" on stdout when ready.
  */
 "use strict";
@@ -30,12 +33,14 @@ const path = require("path");
 
 const USAGE =
   "usage: node fault_proxy.js --upstream https://HOST:PORT [--port N] [--rate429 P] [--rate503 P] " +
-  "[--rate-reset P] [--seed N] --tls-dir DIR\n";
+  "[--rate-reset P] [--seed N] [--account-delay-ms N] --tls-dir DIR\n";
 const OPTIONS = { "--upstream": "upstream", "--port": "port", "--rate429": "rate429", "--rate503": "rate503",
-  "--rate-reset": "rateReset", "--seed": "seed", "--tls-dir": "tlsDir" };
+  "--rate-reset": "rateReset", "--seed": "seed", "--tls-dir": "tlsDir",
+  "--account-delay-ms": "accountDelayMs" };
 
 function parseArgs(argv) {
-  const args = { upstream: null, port: "0", rate429: "0", rate503: "0", rateReset: "0", seed: null, tlsDir: null };
+  const args = { upstream: null, port: "0", rate429: "0", rate503: "0", rateReset: "0", seed: null, tlsDir: null,
+    accountDelayMs: "0" };
   for (let i = 0; i < argv.length; i += 1) {
     const key = OPTIONS[argv[i]];
     if (!key || i + 1 >= argv.length) {
@@ -44,7 +49,8 @@ function parseArgs(argv) {
     }
     args[key] = argv[(i += 1)];
   }
-  const numbers = ["port", "rate429", "rate503", "rateReset"].concat(args.seed === null ? [] : ["seed"]);
+  const numbers = ["port", "rate429", "rate503", "rateReset", "accountDelayMs"];
+  if (args.seed !== null) numbers.push("seed");
   for (const key of numbers) {
     args[key] = Number(args[key]);
     if (!Number.isFinite(args[key])) {
@@ -141,6 +147,7 @@ function handle(req, res) {
   if (pathname === "/__faults") return answer(res, 200, counts);
   if (!pathname.startsWith("/dbs")) {
     counts.account += 1; // the client's account reads (endpoint discovery), counted apart from the tool's own
+    if (args.accountDelayMs > 0) return setTimeout(() => forward(req, res, false), args.accountDelayMs);
     return forward(req, res, false);
   }
   const draw = random();

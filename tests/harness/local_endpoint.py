@@ -29,7 +29,9 @@ def package_cli() -> Path:
     return install() / "node_modules" / "@vercel" / "cosmosdb-server" / "lib" / "cli.js"
 
 
-def start_fault_proxy(upstream: str, rate429: float, rate503: float, rate_reset: float, seed: int) -> NodeServer:
+def start_fault_proxy(
+    upstream: str, rate429: float, rate503: float, rate_reset: float, seed: int, account_delay_ms: int = 0
+) -> NodeServer:
     return NodeServer.start(
         FAULT_PROXY,
         "--port", "0",
@@ -38,6 +40,7 @@ def start_fault_proxy(upstream: str, rate429: float, rate503: float, rate_reset:
         "--rate503", str(rate503),
         "--rate-reset", str(rate_reset),
         "--seed", str(seed),
+        "--account-delay-ms", str(account_delay_ms),
         "--tls-dir", str(install() / "node_modules" / "@vercel" / "cosmosdb-server"),
     )  # fmt: skip
 
