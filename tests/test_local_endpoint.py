@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
+from azure.cosmos.partition_key import NonePartitionKeyValue
 
 from cosmigrate.config import EMULATOR_KEY
 from cosmigrate.store.client import PROGRESS_HEADER, replace_container
@@ -74,6 +75,19 @@ def test_a_point_read_of_a_missing_document_is_404(database: DatabaseProxy) -> N
     container = database.create_container("docs", partition_key=PartitionKey("/pk"))
     with pytest.raises(cosmos_errors.CosmosResourceNotFoundError):
         container.read_item("nope", partition_key="nope")
+
+
+def test_a_point_read_with_the_undefined_partition_key_value_finds_the_document_without_one(
+    database: DatabaseProxy,
+) -> None:
+    container = database.create_container("loose", partition_key=PartitionKey("/pk"))
+    container.create_item({"id": "bare", "v": 1})
+    container.create_item({"id": "keyed", "pk": "p", "v": 2})
+    assert container.read_item("bare", partition_key=NonePartitionKeyValue)["v"] == 1
+    assert container.read_item("keyed", partition_key="p")["v"] == 2
+    for missing in ("keyed", "nope"):  # a document with a key value is not under the undefined one
+        with pytest.raises(cosmos_errors.CosmosResourceNotFoundError):
+            container.read_item(missing, partition_key=NonePartitionKeyValue)
 
 
 def test_index_transformation_progress_rises_to_100_after_a_policy_change(database: DatabaseProxy) -> None:

@@ -19,6 +19,8 @@
  *     batch answers 207 with the failing operation's status and 424 for the others, as Azure does.
  *  8. The key is checked: every request must carry a master-key signature made with COSMOS_LOCAL_KEY (default
  *     the emulator's public well-known key), or it is answered 401, as Cosmos DB does. The package accepts any.
+ *  9. A point read of a document without a partition key value works. The client sends the undefined value as
+ *     "[{}]", which the package's read (unlike its patch, replace and delete) takes for no key at all (400).
  *
  * Usage: node server.js [--port N] [--host 127.0.0.1]   (port 0 picks a free one)
  * Prints one line "listening <host>:<port>" on stdout when ready.
@@ -137,10 +139,29 @@ transformerModule.default = (ast) => pushAccumulators(plainTransform(ast));
 // ---- end of the data engine's section ----------------------------------------------------------------------
 
 // (4) 404 for a point read of a missing document: the handler's only dereference of an absent document.
+// (9) The undefined partition key value "[{}]": the document with that id whose partition key path is absent.
 const readDocument = lib("handler/read-document");
 const plainReadDocument = readDocument.default;
+const UNDEFINED_KEY = "[{}]";
+function readUndefinedKey(account, req, res, { dbId, collId, docId }) {
+  const collection = account.database(dbId).collection(collId);
+  const definition = collection.read();
+  const result = definition
+    ? lib("handler/_document-operations").readOperation(collection, { partitionKey: UNDEFINED_KEY, id: docId })
+    : { statusCode: 404 };
+  const paths = definition ? (definition.partitionKey || {}).paths || [] : [];
+  const keyed = (body) =>
+    paths.some((path) => path !== "/_partitionKey" && plainGetValue(path.slice(1).split("/"), body) !== undefined);
+  if (result.statusCode !== 200 || keyed(result.body)) {
+    res.statusCode = 404;
+    return { code: "NotFound", message: "Entity with the specified id does not exist in the system." };
+  }
+  res.statusCode = 200;
+  return result.body;
+}
 readDocument.default = (account, req, res, params) => {
   try {
+    if (getPartitionFromHeader(req) === UNDEFINED_KEY) return readUndefinedKey(account, req, res, params);
     return plainReadDocument(account, req, res, params);
   } catch (err) {
     if (!(err instanceof TypeError)) throw err;
