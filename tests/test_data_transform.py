@@ -22,6 +22,7 @@ import pytest
 from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, DatabaseProxy, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
+from azure.cosmos.partition_key import NonePartitionKeyValue
 
 from cosmigrate.data import (
     DELETE,
@@ -183,6 +184,52 @@ def test_fn_errors_and_refused_writes_are_dead_lettered_counted_and_fail_the_run
     totals = transform_items(container, fn, max_failures=5, dead_letter=again)
     assert totals.dead_lettered == 5 and len(read_dead_letters(again)) == 5
     assert totals.written == 295
+
+
+def test_a_run_that_failed_on_some_documents_retries_only_those_when_run_again(
+    database: DatabaseProxy, tmp_path: Path
+) -> None:
+    """fn adds 100 points, which is not idempotent: the run after the fix must call it on the failed documents
+    only, read again by id (one without a partition key value, one deleted meanwhile), or the others get 200."""
+    container = database.create_container("customers", partition_key=PartitionKey("/pk"))
+    for n in range(300):
+        container.create_item({"id": f"c{n:04d}", "pk": f"p{n % 7}", "points": 0 if n % 50 else "n/a"})
+    container.create_item({"id": "no-pk", "points": "n/a"})  # lives under the undefined partition key value
+    store = ContainerCheckpointStore(database.create_container("history", partition_key=PartitionKey("/scope")))
+    calls: Counter[str] = Counter()
+
+    def add_points(document: dict[str, Any]) -> dict[str, Any]:
+        calls[document["id"]] += 1
+        document["points"] = document["points"] + 100  # TypeError on "n/a"
+        return document
+
+    def run(dead: Path) -> Any:
+        calls.clear()
+        return transform_items(container, add_points, checkpoints=store, checkpoint_key="k", dead_letter=dead)
+
+    failing = {f"c{n:04d}" for n in range(0, 300, 50)} | {"no-pk"}
+    with pytest.raises(ItemsFailed, match=r"7 document\(s\) failed.*reads only these 7 document\(s\) again") as first:
+        run(tmp_path / "first.jsonl")
+    assert first.value.totals.dead_lettered == 7 and len(calls) == 301
+    assert {a["id"] for a in store.load("k")["failed"]} == failing  # type: ignore[index]
+
+    # the fix is in the data: all but c0050 get their points; c0100 was deleted meanwhile
+    for doc_id in failing - {"c0050", "c0100"}:
+        pk = NonePartitionKeyValue if doc_id == "no-pk" else f"p{int(doc_id[1:]) % 7}"
+        container.patch_item(doc_id, pk, [{"op": "set", "path": "/points", "value": 0}])
+    container.delete_item("c0100", partition_key="p2")
+    with pytest.raises(ItemsFailed, match=r"1 document\(s\) failed.*reads only these 1 document\(s\) again") as second:
+        run(tmp_path / "second.jsonl")
+    assert set(calls) == failing - {"c0100"} and set(calls.values()) == {1}  # no other document again
+    assert [line["id"] for line in read_dead_letters(tmp_path / "second.jsonl")] == ["c0050"]
+    assert second.value.totals.dead_lettered == 1 and second.value.totals.read == 301
+
+    container.patch_item("c0050", "p1", [{"op": "set", "path": "/points", "value": 0}])
+    totals = run(tmp_path / "third.jsonl")
+    assert list(calls) == ["c0050"]
+    assert (totals.read, totals.written, totals.unchanged, totals.dead_lettered) == (301, 300, 1, 0)
+    assert {d["points"] for d in all_documents(container).values()} == {100}  # every one exactly once
+    assert store.load("k") is None  # done: the checkpoint is gone
 
 
 def test_dead_letters_name_the_document_as_read_even_when_fn_changed_its_id_or_partition_key(

@@ -563,3 +563,48 @@ def test_a_forgotten_revision_whose_script_comes_back_is_not_run_again(
     )
     assert [s.revision for s in command.up(config).steps] == ["002"]
     assert points(cosmos, config.database) == [100] * 5
+
+
+# -- 9. a data step that failed on some documents ------------------------------------------------------------------
+
+WELCOME_POINTS_STEP = script(
+    "002",
+    "001",
+    "    def welcome(doc):\n"
+    "        doc['points'] = doc['points'] + 100  # not idempotent: run twice, a customer gets 200\n"
+    "        return doc\n\n"
+    "    op.transform_items('customers', welcome)",
+    doc="Give every customer 100 welcome points.",
+)
+
+
+def test_a_data_step_that_failed_on_some_documents_gives_the_others_their_points_once(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient
+) -> None:
+    """The fix is in the data; repair and up then transform only the documents that failed, not all again."""
+    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
+    (tmp_path / "002_welcome_points.py").write_text(WELCOME_POINTS_STEP)
+    config = make_config(migrations=tmp_path, backup_dir=str(tmp_path / "backups"))
+    command.up(config, target="001")
+    customers = cosmos.get_database_client(config.database).get_container_client("customers")
+    for n in range(20):
+        customers.create_item({"id": f"c{n}", "points": "unknown" if n in (4, 9) else 0})
+
+    with pytest.raises(MigrationFailed, match=r"2 document\(s\) failed.*reads only these 2 document\(s\) again"):
+        command.up(config)
+    assert points_of(cosmos, config.database) == {**{f"c{n}": 100 for n in range(20)}, "c4": "unknown", "c9": "unknown"}
+
+    for doc_id in ("c4", "c9"):
+        customers.patch_item(doc_id, doc_id, [{"op": "set", "path": "/points", "value": 0}])
+    assert command.repair(config, YES).to_pending == ["002"]
+    assert [s.revision for s in command.up(config).steps] == ["002"]
+    assert points_of(cosmos, config.database) == {f"c{n}": 100 for n in range(20)}  # each exactly once
+    applied = next(e for e in command.history(config).events if e["event"] == "applied" and e["revision"] == "002")
+    [totals] = applied["detail"]["totals"]
+    assert (totals["read"], totals["written"], totals["dead_lettered"]) == (20, 20, 0)
+
+
+def points_of(cosmos: CosmosClient, database: str) -> dict[str, object]:
+    container = cosmos.get_database_client(database).get_container_client("customers")
+    documents = container.query_items("SELECT * FROM c", enable_cross_partition_query=True)
+    return {d["id"]: d.get("points") for d in documents}

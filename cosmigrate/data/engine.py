@@ -15,6 +15,10 @@ Why it is built this way (see shared/NOTES.md, "Data work on Cosmos DB"):
 - **A killed run resumes.** Per feed range, the continuation token after the last page whose documents are all
   handled is checkpointed every few pages, with running totals; a re-run with the same key starts there and
   reads again only the pages that were in flight.
+- **A failed document is retried alone.** The checkpoint also lists the documents that failed (by id and
+  partition key, up to ``RETRY_LIMIT`` of them). When a run ends with more failures than allowed, its checkpoint
+  is kept: a re-run with the same key reads again only those documents, by id, once the cause is fixed, and does
+  not transform every other document a second time.
 - **RU are budgeted**, from the charge each response reports (a token bucket), and requests carry Cosmos DB
   priority-based execution (``priority="Low"`` by default) so that production traffic wins under throttling.
 """
@@ -62,6 +66,8 @@ MAX_CONFLICTS = 20
 FATAL_STATUS = frozenset({401, 403})
 PROGRESS_EVERY = 0.5  # seconds between on_progress calls
 CHECKPOINT_SECONDS = 10.0  # a checkpoint is also saved after this long when any page finished
+# Failed documents a checkpoint lists for a re-run to retry alone; beyond this, a re-run goes over everything.
+RETRY_LIMIT = 10_000
 _END: Final = object()  # queue sentinel: no more documents
 
 
@@ -155,6 +161,7 @@ class _Page:
     after: str | None  # the continuation token after this page; None after the range's last page
     pending: int
     counts: _Counts = field(default_factory=_Counts)
+    failed: list[dict[str, Any]] = field(default_factory=list)  # addresses of its dead-lettered documents
     done: bool = False
 
 
@@ -323,6 +330,10 @@ class Engine:
         self._restored_seconds = 0.0
         self._pages_committed = 0
         self._ranges: list[_RangeState] = []
+        self._failed: list[dict[str, Any]] = []  # addresses of the committed pages' dead-lettered documents
+        self._failed_complete = True  # False once more than RETRY_LIMIT failed: a re-run cannot retry them alone
+        self._retry: list[dict[str, Any]] = []  # documents an earlier run failed on, read again by id in this one
+        self._retry_page: _Page | None = None
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=2 * page_size)
@@ -351,6 +362,9 @@ class Engine:
             threading.Thread(target=self._reader, name=f"cosmigrate-read-{i}", daemon=True)
             for i in range(min(len(self._pending_ranges), self.concurrency))
         ]
+        if self._retry:
+            self._retry_page = _Page(_RangeState({"retry": True}), None, len(self._retry))
+            readers.append(threading.Thread(target=self._retry_reader, name="cosmigrate-retry", daemon=True))
         writers = [
             threading.Thread(target=self._writer, name=f"cosmigrate-write-{i}", daemon=True)
             for i in range(self.concurrency)
@@ -372,22 +386,38 @@ class Engine:
                 log.warning("could not save the checkpoint", key=self.checkpoint_key, error=one_line(str(exc)))
             log.info(f"{self.operation} stopped", container=self.source.id, **totals.to_dict())
             raise self._error
-        if self.checkpoints is not None:
-            try:
-                self.checkpoints.clear(self.checkpoint_key)
-            except Exception as exc:  # harmless: a re-run finds every range finished and reads nothing
-                log.warning("could not clear the checkpoint", key=self.checkpoint_key, error=one_line(str(exc)))
+        failed = totals.dead_lettered > self.max_failures
+        retry_alone = failed and self._failed_complete and self.checkpoints is not None
+        self._finish_checkpoint(keep=retry_alone)
         self._report(total, finished=True)
-        if totals.dead_lettered > self.max_failures:
+        if failed:
+            again = (
+                f"running it again reads only these {totals.dead_lettered} document(s) again, by id"
+                if retry_alone
+                else "running it again goes over every document, so fn must leave a document it already changed "
+                "as it is"
+            )
             raise ItemsFailed(
                 f"{self.operation} of container {self.source.id}: {totals.dead_lettered} document(s) failed, more "
                 f"than max_failures={self.max_failures}; they are listed in {self.dead_letter.path} (the fix is in "
-                "fn or in those documents; running it again goes over every document, so fn must leave a document "
-                "it already changed as it is)",
+                f"fn or in those documents; {again})",
                 totals,
                 self.dead_letter.path,
             )
         return totals
+
+    def _finish_checkpoint(self, keep: bool) -> None:
+        """After a full pass: clear the checkpoint, or keep it (every range finished, the failed documents
+        listed) so that a re-run retries only those."""
+        if self.checkpoints is None:
+            return
+        try:
+            if keep:
+                self._save_checkpoint()
+            else:
+                self.checkpoints.clear(self.checkpoint_key)
+        except Exception as exc:  # harmless: a re-run then goes over every document (or finds nothing to read)
+            log.warning("could not update the checkpoint", key=self.checkpoint_key, error=one_line(str(exc)))
 
     def estimated_total(self) -> int | None:
         """The documents a whole-container run will go through, for a progress bar's ETA; None for a query, when
@@ -547,29 +577,67 @@ class Engine:
                     return
                 document, page = item
                 # which document, as read: fn may change its argument in place (its id, its partition key)
-                doc_id, key = document.get("id"), self.keys.printable(document)
+                address = self.keys.address(document)
                 try:
                     outcome = self.handler(document)
                 except DocumentFailed as failure:
-                    self._dead(doc_id, key, str(failure))
-                    outcome = Outcome.DEAD
+                    self._dead(page, address, str(failure))
+                    continue
                 self._handled(page, outcome)
         except BaseException as exc:
             self._fail(exc)
 
-    def _dead(self, doc_id: Any, key: Any, error: str) -> None:
-        """Dead-letter a document by its id and partition key value as read from the source (not as fn left it)."""
+    def _retry_reader(self) -> None:
+        """Read again, by id, the documents an earlier run failed on, and queue them as one page (a document
+        deleted since counts as unchanged). The page commits when all are handled; until then a checkpoint still
+        lists them all."""
+        page = self._retry_page
+        assert page is not None
+        try:
+            for number, address in enumerate(self._retry):
+                if number % self.page_size == 0 and not self._may_continue():
+                    return
+                try:
+                    document = self._read_again(address)
+                except DocumentFailed as failure:
+                    self._dead(page, address, str(failure))
+                    continue
+                if document is None:
+                    self._handled(page, Outcome.UNCHANGED)
+                elif not self._put((document, page)):
+                    return
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _read_again(self, address: dict[str, Any]) -> Document | None:
+        key = PartitionKeyPaths.key_of(address)
+
+        def read(options: dict[str, Any]) -> Document | None:
+            try:
+                return dict(self.source.read_item(address["id"], partition_key=key, **options))
+            except cosmos_errors.CosmosResourceNotFoundError:
+                return None
+
+        return run_step(f"read {address['id']} again", lambda: self.requests.call(read))
+
+    def _dead(self, page: _Page, address: dict[str, Any], error: str) -> None:
+        """Dead-letter a document by its id and partition key value as read from the source (not as fn left it),
+        and count it handled: its page lists it for a re-run to retry."""
         with self._lock:
             self._failures_logged += 1
             logged = self._failures_logged
+        doc_id = address["id"]
         if logged <= 10:  # the file has them all; the log shows the first few
             log.warning(f"{self.operation}: document failed", container=self.source.id, id=doc_id, error=error)
-        self.dead_letter.add(doc_id, key, error)
+        self.dead_letter.add(doc_id, address["partitionKey"], error)
+        self._handled(page, Outcome.DEAD, address)
 
-    def _handled(self, page: _Page, outcome: Outcome) -> None:
+    def _handled(self, page: _Page, outcome: Outcome, failed: dict[str, Any] | None = None) -> None:
         with self._lock:
             self._live.add(outcome)
             page.counts.add(outcome)
+            if failed is not None:
+                page.failed.append(failed)
             page.pending -= 1
             if page.pending == 0:
                 self._page_done(page)
@@ -577,14 +645,25 @@ class Engine:
     def _page_done(self, page: _Page) -> None:
         """Under the lock: a page is all handled; move its range's checkpoint over every finished page in front."""
         page.done = True
+        if page is self._retry_page:  # the retried documents leave the earlier runs' failures, with their outcomes
+            self._committed.dead_lettered -= len(self._retry)
+            self._commit(page)
         state = page.state
         while state.pages and state.pages[0].done:
             finished = state.pages.popleft()
             state.continuation = finished.after
             state.finished = finished.after is None
-            self._committed.merge(finished.counts)
-            self._pages_committed += 1
+            self._commit(finished)
         self._wakeup.notify_all()
+
+    def _commit(self, page: _Page) -> None:
+        self._committed.merge(page.counts)
+        self._pages_committed += 1
+        if self._failed_complete and len(self._failed) + len(page.failed) <= RETRY_LIMIT:
+            self._failed.extend(page.failed)
+        elif page.failed:
+            self._failed_complete = False
+            self._failed.clear()
 
     # ---- checkpoints and progress --------------------------------------------------------------------------
 
@@ -604,6 +683,13 @@ class Engine:
         totals = Totals.from_dict(state.get("totals") or {})
         self._restored = _Counts(totals.read, totals.written, totals.unchanged, totals.deleted, totals.dead_lettered)
         self._committed.merge(self._restored)
+        failed = state.get("failed")
+        if isinstance(failed, list) and len(failed) == totals.dead_lettered:
+            # retried in this run; until they are all handled, a checkpoint keeps listing (and counting) them
+            self._retry = [dict(a) for a in failed]
+            self._restored.dead_lettered -= len(self._retry)
+        else:  # more failed than a checkpoint lists: they stay counted, and a full pass is the way to retry them
+            self._failed_complete = not totals.dead_lettered
         self._retried_412 = totals.retried_412
         self._restored_ru = totals.ru
         self._restored_seconds = totals.seconds
@@ -625,9 +711,18 @@ class Engine:
                 "identity": self.identity,
                 "ranges": [r.to_dict() for r in self._ranges],
                 "totals": self._totals_of(self._committed).to_dict(),
+                "failed": self._checkpoint_failures(),
                 "extra": self.extra_state,
             }
         self.checkpoints.save(self.checkpoint_key, state)
+
+    def _checkpoint_failures(self) -> list[dict[str, Any]] | None:
+        """Under the lock: the failed documents a re-run retries alone (the committed pages' and, until their
+        page commits, those retried in this run), or None when there are more than a checkpoint lists."""
+        if not self._failed_complete:
+            return None
+        pending_retry = self._retry if self._retry_page is None or not self._retry_page.done else []
+        return [*pending_retry, *self._failed]
 
     def _report(self, total: int | None, finished: bool) -> None:
         if self.on_progress is None:
@@ -839,7 +934,9 @@ def transform_items(
 
     **fn must be idempotent, or the query must exclude documents already done** (``WHERE NOT IS_DEFINED(c.v2)``):
     after a kill the pages that were in flight are read and transformed again, and a finished run run again
-    goes over everything again. Prefer returning ``None`` for a document that is already right.
+    goes over everything again. Prefer returning ``None`` for a document that is already right. A run that ends
+    with more than ``max_failures`` failed documents keeps its checkpoint (with ``checkpoints``, up to
+    ``RETRY_LIMIT`` of them): run again with the same key, it reads only those documents again, by id.
 
     Writes are ETag-conditional on the version read, so a concurrent update is never overwritten; transient
     errors (429 after the client's retries, 503, cut connections) are retried with a read-back where the outcome
@@ -858,8 +955,9 @@ def transform_items(
     With ``checkpoints``, progress is saved every ``checkpoint_every`` finished pages under ``checkpoint_key``
     (default: derived from the container and the query; pass one per migration, e.g. its revision, when two
     migrations transform the same container) and a re-run with the same key resumes there; the checkpoint is
-    cleared when the run went through every document. ``should_continue()`` is called between pages; if it
-    raises, the run stops (threads joined, finished pages checkpointed) and its exception propagates.
+    cleared when the run went through every document with no more than ``max_failures`` failed.
+    ``should_continue()`` is called between pages; if it raises, the run stops (threads joined, finished pages
+    checkpointed) and its exception propagates.
     ``on_progress`` receives a :class:`~cosmigrate.data.progress.Progress` about twice a second.
     """
     engine = Engine(

@@ -21,7 +21,8 @@ class DataError(CosmigrateError):
 
 class ItemsFailed(DataError):
     """More documents failed than ``max_failures`` allows. The run went through every document first; those
-    that failed are in the dead-letter file, and ``totals`` says what happened to the others."""
+    that failed are in the dead-letter file (and, with a checkpoint store, in the kept checkpoint, so that a
+    re-run retries only them), and ``totals`` says what happened to the others."""
 
     def __init__(self, message: str, totals: Totals, dead_letter: Path) -> None:
         super().__init__(message)

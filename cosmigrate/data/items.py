@@ -53,6 +53,17 @@ class PartitionKeyPaths:
         plain = [None if v is _MISSING else v for v in values]
         return plain if self.hierarchical else plain[0]
 
+    def address(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """Where to read ``document`` again, as JSON can carry it (a checkpoint's list of failed documents): its
+        id and partition key value, with ``undefined`` telling a missing property from JSON null."""
+        undefined = not self.hierarchical and self._lookup(document, self._parts[0]) is _MISSING
+        return {"id": document.get("id"), "partitionKey": self.printable(document), "undefined": undefined}
+
+    @staticmethod
+    def key_of(address: Mapping[str, Any]) -> Any:
+        """The partition key value for a point read of an :meth:`address`."""
+        return NonePartitionKeyValue if address.get("undefined") else address.get("partitionKey")
+
     @staticmethod
     def _lookup(document: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
         value: Any = document
