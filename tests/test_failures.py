@@ -196,6 +196,18 @@ def test_stamp_adopts_an_existing_database_and_base_clears(
     assert events[-4:] == [("unstamped", r) for r in ("001", "002", "003", "004")]
 
 
+def test_stamp_says_in_words_what_it_recorded_and_what_it_unmarked(
+    cosmos: CosmosClient, database_name: str, run_cli: Callable[..., CliResult]
+) -> None:
+    cosmos.create_database(database_name)
+    said = [run_cli("stamp", *args).stdout.strip() for args in (("002",), ("001", "--yes"), ("001",))]
+    assert said == [
+        "stamped 002: recorded 001, 002 as applied",
+        "stamped 001: 002 no longer recorded as applied",
+        "stamped 001: nothing changed (the history already said so)",
+    ]
+
+
 def test_stamp_on_a_database_that_does_not_exist_creates_nothing(
     make_config: Callable[..., Config], cosmos: CosmosClient
 ) -> None:

@@ -361,11 +361,14 @@ def stamp(config: Config, target: str, yes: bool, as_json: bool) -> None:
     _emit(
         result,
         as_json,
-        lambda r: click.echo(
-            f"stamped {r.target}: recorded {', '.join(r.stamped) or 'nothing new'}; "
-            f"marked not applied {', '.join(r.removed) or 'nothing'}"
-        ),
+        lambda r: click.echo(f"stamped {r.target}: {_stamp_changes(r.stamped, r.removed)}"),
     )
+
+
+def _stamp_changes(stamped: list[str], removed: list[str]) -> str:
+    said = [f"recorded {', '.join(stamped)} as applied"] if stamped else []
+    said += [f"{', '.join(removed)} no longer recorded as applied"] if removed else []
+    return "; ".join(said) or "nothing changed (the history already said so)"
 
 
 @cli.command()
