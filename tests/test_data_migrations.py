@@ -247,8 +247,11 @@ def test_up_and_history_name_the_dead_letters_of_a_revision_that_passed_with_som
     [transform_file] = folders.glob("*-002-dead-letters/orders.jsonl")
     [copy_file] = folders.glob("*-002-dead-letters/orders-to-orders_v2.jsonl")
     assert len(read_dead_letters(transform_file)) == 2 and len(read_dead_letters(copy_file)) == 1
-    assert f"transform orders: 20 read, 18 written, 2 dead-lettered → {transform_file}" in up.stdout
-    assert f"copy orders → orders_v2: 20 read, 19 written, 1 dead-lettered → {copy_file}" in up.stdout
+    applied = next(e for e in command.history(config).events if e["event"] == "applied" and e["revision"] == "002")
+    ru = [f"{totals['ru']:,.0f} RU" for totals in applied["detail"]["totals"]]  # as recorded, the RU each spent
+    assert all(r != "0 RU" for r in ru)
+    assert f"transform orders: 20 read, 18 written, {ru[0]}, 2 dead-lettered → {transform_file}" in up.stdout
+    assert f"copy orders → orders_v2: 20 read, 19 written, {ru[1]}, 1 dead-lettered → {copy_file}" in up.stdout
     [done] = [line for line in up.stderr.splitlines() if "transform done" in line]
     assert "dead_lettered=2" in done and "done=20" in done
 

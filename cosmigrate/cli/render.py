@@ -124,8 +124,9 @@ def _count(n: Any) -> str:
 
 
 def data_totals_line(operation: dict[str, Any]) -> str | None:
-    """A data step's counts in one line (``transform orders: 20,000 read, 19,998 written, 2 dead-lettered →
-    <file>``), the dead letters always named with their file when there are any; None for other steps."""
+    """A data step's counts in one line (``transform orders: 20,000 read, 19,998 written, 20,412 RU, 2
+    dead-lettered → <file>``), the dead letters always named with their file when there are any; None for other
+    steps."""
     detail = operation.get("detail") or {}
     totals = detail.get("totals")
     if not totals:
@@ -141,6 +142,10 @@ def data_totals_line(operation: dict[str, Any]) -> str | None:
         counts.append(f"{_count(totals['unchanged'])} unchanged")
     if totals.get("deleted"):
         counts.append(f"{_count(totals['deleted'])} {'left out' if copy else 'deleted'}")
+    if totals.get("retried_412"):
+        counts.append(f"{_count(totals['retried_412'])} redone after a concurrent change (412)")
+    if totals.get("ru"):
+        counts.append(f"{totals['ru']:,.0f} RU")
     line = f"{what}: {', '.join(counts)}"
     if totals.get("dead_lettered"):
         line += f", {_count(totals['dead_lettered'])} dead-lettered → {detail.get('dead_letter') or '(no file)'}"
