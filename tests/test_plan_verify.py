@@ -174,3 +174,26 @@ def test_a_database_that_does_not_exist_yet_is_planned_from_nothing(
     assert not result.database_exists and len(result.revisions) == 5
     with pytest.raises(cosmos_errors.CosmosResourceNotFoundError):
         cosmos.get_database_client(config.database).read()
+
+
+@pytest.mark.parametrize(
+    ("upgrade", "kind"),
+    [
+        ("    op.refuse('not before the freeze ends')", "PreconditionRefused"),
+        ("    op.create_container('things', partition_key='/other')", "DefinitionConflict"),
+    ],
+)
+def test_a_plan_that_cannot_run_names_the_revision_and_file_in_its_json_error(
+    tmp_path: Path, run_cli: Callable[..., CliResult], upgrade: str, kind: str
+) -> None:
+    first = "    op.create_container('things', partition_key='/p')"
+    for revision, down, body, name in (("001", None, first, "things"), ("002", "001", upgrade, "blocked")):
+        (tmp_path / f"{revision}_{name}.py").write_text(
+            f'"""{name}."""\nrevision = "{revision}"\ndown_revision = {down!r}\n\n\ndef upgrade(op):\n{body}\n\n\n'
+            "def downgrade(op):\n    pass\n"
+        )
+    planned = run_cli("plan", "--json", env={"COSMIGRATE_MIGRATIONS": str(tmp_path)})
+    assert planned.code == 1, planned.stderr
+    body = json.loads(planned.stdout)
+    assert body["ok"] is False and [r["revision"] for r in body["revisions"]] == ["001", "002"]
+    assert (body["error"]["type"], body["error"]["revision"], body["error"]["file"]) == (kind, "002", "002_blocked.py")

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cosmigrate.app.state import RevisionView
+from cosmigrate.errors import CosmigrateError, DefinitionConflict, PreconditionRefused
 
 
 class Result:
@@ -113,6 +114,15 @@ class PlanResult(Result):
     @property
     def ok(self) -> bool:
         return self.refused is None
+
+    def error(self) -> CosmigrateError | None:
+        """What ``up`` would raise for this plan: its first blocked revision's refusal or conflict, with that
+        revision and its file; None when the plan can run."""
+        if self.refused is None:
+            return None
+        blocked = next(r for r in self.revisions if r.get("refused") or r.get("conflict"))
+        kind = PreconditionRefused if blocked.get("refused") else DefinitionConflict
+        return kind(self.refused, revision=blocked["revision"], file=blocked["file"])
 
 
 @dataclass(frozen=True)

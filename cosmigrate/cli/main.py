@@ -212,14 +212,10 @@ def _emit_plan(result: Any, as_json: bool) -> None:
     """A plan; one that refuses exits 1, with ``--json`` as one object: the plan and the error's keys."""
     from cosmigrate.cli import render
 
-    if not result.refused:
+    error = result.error()
+    if error is None:
         _emit(result, as_json, render.plan)
         return
-    from cosmigrate.errors import DefinitionConflict, PreconditionRefused
-
-    blocked = next(r for r in result.revisions if r.get("refused") or r.get("conflict"))
-    kind = PreconditionRefused if blocked.get("refused") else DefinitionConflict
-    error: CosmigrateError = kind(result.refused, revision=blocked["revision"], file=blocked["file"])
     if as_json:
         body = {**result.to_dict(), "error": error.to_dict(), "steps": []}
         click.echo(_redact(json.dumps(body, indent=2, default=str)))
