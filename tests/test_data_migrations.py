@@ -273,3 +273,35 @@ def test_options_of_data_steps_are_checked_before_anything_runs(
     with pytest.raises(ScriptError, match=r"001_x.py:\d+: transform_items: unknown option 'pagesize'"):
         command.up(config)
     assert config.database not in {d["id"] for d in cosmos.list_databases()}  # nothing was created
+
+
+TWO_TRANSFORMS = """    def first(doc):
+        if doc["n"] == 3:
+            raise ValueError("first step: no " + doc["id"])
+        return {**doc, "a": 1}
+
+    def second(doc):
+        if doc["n"] == 8:
+            raise ValueError("second step: no " + doc["id"])
+        return {**doc, "b": 1}
+
+    op.transform_items("orders", first, max_failures=1)
+    op.transform_items("orders", second, max_failures=1)"""
+
+
+def test_two_data_steps_over_one_container_keep_their_dead_letters_apart(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient
+) -> None:
+    """Both usually run within one second, the resolution of the run's dead-letter folder."""
+    folder = orders_folder(tmp_path)
+    (folder / "002_two.py").write_text(revision("Two steps", "002", "001", TWO_TRANSFORMS))
+    config = make_config(migrations=folder, backup_dir=str(tmp_path / "backups"))
+    command.up(config, target="001")
+    orders = cosmos.get_database_client(config.database).get_container_client("orders")
+    for n in range(10):
+        orders.create_item({"id": f"o{n:05d}", "pk": f"t{n % 2}", "n": n})
+    command.up(config)
+    applied = next(e for e in command.history(config).events if e["event"] == "applied" and e["revision"] == "002")
+    files = [Path(step["dead_letter"]) for step in applied["detail"]["totals"]]
+    assert len(set(files)) == 2
+    assert [[line["id"] for line in read_dead_letters(f)] for f in files] == [["o00003"], ["o00008"]]

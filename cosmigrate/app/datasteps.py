@@ -71,6 +71,15 @@ class RunData:
         log.info("backed up before dropping", container=container_id, documents=kept, folder=str(folder))
         return {"container": container_id, "documents": kept, "path": str(folder)}
 
+    def _dead_letter_file(self, database: DatabaseProxy, name: str) -> Path:
+        """A file of this step's own: a second step over the same container in the same second (the folder's
+        resolution) gets ``<name>-2.jsonl`` instead of appending to the first one's."""
+        folder = self._folder(database, "-dead-letters")
+        path, number = folder / f"{name}.jsonl", 2
+        while path.exists():
+            path, number = folder / f"{name}-{number}.jsonl", number + 1
+        return path
+
     def _renderer(self) -> ProgressRenderer | None:
         return ProgressRenderer(logs.STDERR, interval=5.0) if self.progress else None  # type: ignore[arg-type]
 
@@ -80,7 +89,7 @@ class RunData:
     def transform(self, database: DatabaseProxy, operation: TransformItems) -> dict[str, Any]:
         container = database.get_container_client(operation.container_id)
         parameters = [dict(p) for p in operation.parameters] or None
-        dead_letter = self._folder(database, "-dead-letters") / f"{operation.container_id}.jsonl"
+        dead_letter = self._dead_letter_file(database, operation.container_id)
         renderer = self._renderer()
         try:
             totals = transform_items(
@@ -105,7 +114,7 @@ class RunData:
         query, parameters = options.pop("query", None), options.pop("parameters", None)
         source = database.get_container_client(operation.source_id)
         target = database.get_container_client(operation.target_id)
-        dead_letter = self._folder(database, "-dead-letters") / f"{operation.source_id}-to-{operation.target_id}.jsonl"
+        dead_letter = self._dead_letter_file(database, f"{operation.source_id}-to-{operation.target_id}")
         renderer = self._renderer()
         try:
             totals = copy_container(
