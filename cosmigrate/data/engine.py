@@ -52,7 +52,7 @@ from cosmigrate.data.items import PartitionKeyPaths, request_charge, without_sys
 from cosmigrate.data.progress import Progress
 from cosmigrate.data.ratelimit import RuBudget
 from cosmigrate.errors import DatabaseError, UsageError
-from cosmigrate.model.documents import Delete
+from cosmigrate.model.documents import Delete, documents
 from cosmigrate.store.client import NOT_DONE, describe, is_transient, resilient
 
 log = structlog.get_logger("cosmigrate")
@@ -392,13 +392,13 @@ class Engine:
         self._report(total, finished=True)
         if failed:
             again = (
-                f"running it again reads only these {totals.dead_lettered} document(s) again, by id"
+                f"running it again reads only {'this one' if totals.dead_lettered == 1 else 'these'} again, by id"
                 if retry_alone
                 else "running it again goes over every document, so fn must leave a document it already changed "
                 "as it is"
             )
             raise ItemsFailed(
-                f"{self.operation} of container {self.source.id}: {totals.dead_lettered} document(s) failed, more "
+                f"{self.operation} of container {self.source.id}: {documents(totals.dead_lettered)} failed, more "
                 f"than max_failures={self.max_failures}; they are listed in {self.dead_letter.path} (the fix is in "
                 f"fn or in those documents; {again})",
                 totals,

@@ -25,6 +25,11 @@ class Delete:
 DELETE: Final = Delete()
 
 
+def documents(count: int) -> str:
+    """``1 document``, ``2,000 documents``."""
+    return f"{count:,} document{'s' if count != 1 else ''}"
+
+
 def holding(containers: Iterable[tuple[str, int]]) -> str:
     """``orders (3 documents), logs (1 document)``: what a destructive step would delete, as asked and planned."""
-    return ", ".join(f"{name} ({count} document{'s' if count != 1 else ''})" for name, count in containers)
+    return ", ".join(f"{name} ({documents(count)})" for name, count in containers)
