@@ -608,3 +608,20 @@ def points_of(cosmos: CosmosClient, database: str) -> dict[str, object]:
     container = cosmos.get_database_client(database).get_container_client("customers")
     documents = container.query_items("SELECT * FROM c", enable_cross_partition_query=True)
     return {d["id"]: d.get("points") for d in documents}
+
+
+def test_a_script_failing_in_the_sdk_names_its_line_and_says_the_service_answer_once(
+    tmp_path: Path, make_config: Callable[..., Config]
+) -> None:
+    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
+    (tmp_path / "002_read.py").write_text(
+        script("002", "001", "    customers = op.container('customers')\n    customers.read_item('nobody', 'nobody')")
+    )
+    config = make_config(migrations=tmp_path)
+    with pytest.raises(MigrationFailed) as failed:
+        command.up(config)
+    line = 1 + (tmp_path / "002_read.py").read_text().splitlines().index("    customers.read_item('nobody', 'nobody')")
+    message = str(failed.value)
+    said = f"revision 002 (002_read.py:{line}) failed going up: CosmosResourceNotFoundError: Cosmos DB answered 404"
+    assert said in message
+    assert message.count("does not exist") == 1, message

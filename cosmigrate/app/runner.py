@@ -23,10 +23,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from azure.cosmos import exceptions as cosmos_errors
+
 from cosmigrate import logs
 from cosmigrate.errors import CosmigrateError, MigrationFailed, PreconditionRefused
 from cosmigrate.ops.facade import Operations
-from cosmigrate.scripts.loader import Script
+from cosmigrate.scripts.loader import Script, line_in
 from cosmigrate.store.client import is_transient
 from cosmigrate.store.lock import Lease, LockLost
 from cosmigrate.store.records import Event, Record, now_iso, source_document, source_id, who
@@ -50,7 +52,11 @@ class StepResult:
 
 
 def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or "(no message)"
+    if isinstance(exc, cosmos_errors.CosmosHttpResponseError):  # its text repeats the message: say it once
+        message = (str(getattr(exc, "message", "") or exc).splitlines() or [""])[0].strip()
+        text = f"Cosmos DB answered {exc.status_code} ({message})"
+    else:
+        text = " ".join(str(exc).split()) or "(no message)"
     return f"{type(exc).__name__}: {text}"[:500]
 
 
@@ -236,7 +242,8 @@ class Runner:
             )
         except Exception as write_error:  # the lease expiry tells the story instead
             log.warning("could not record how the revision ended", error=one_line(write_error))
-        name = script.path.name
+        line = line_in(script.path, exc) if why is None else None
+        name = f"{script.path.name}:{line}" if line else script.path.name  # where the script failed
         if why is None and direction == "up":
             text = (
                 f"revision {script.revision} ({name}) failed going up: {record.error}; it is recorded as failed and "

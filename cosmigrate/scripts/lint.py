@@ -28,7 +28,6 @@ import ast
 import bisect
 import itertools
 import re
-import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 from cosmigrate.errors import GraphError, ScriptError
 from cosmigrate.scripts import sumfile
 from cosmigrate.scripts.graph import RevisionGraph
-from cosmigrate.scripts.loader import FILE_NAME, Script, execute, from_module
+from cosmigrate.scripts.loader import FILE_NAME, Script, execute, from_module, line_in
 from cosmigrate.scripts.problems import Problem, file_order, migration_files
 
 BLOCKING = frozenset(
@@ -173,7 +172,7 @@ def _inspect(path: Path) -> _File:
         file.problem(
             "import-error",
             f"loading called sys.exit({exc.code!r}); a migration must not exit at module level",
-            _line_in(path, exc),
+            line_in(path, exc),
         )
         return file
     lines = _Lines(content)
@@ -288,13 +287,6 @@ def _names_bound(statement: ast.stmt) -> Iterator[str]:
         yield statement.target.id
     elif isinstance(statement, ast.Import | ast.ImportFrom):
         yield from ((alias.asname or alias.name).split(".")[0] for alias in statement.names)
-
-
-def _line_in(path: Path, exc: BaseException) -> int | None:
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if Path(frame.filename) == path:
-            return frame.lineno
-    return None
 
 
 def _graph_problems(files: list[_File]) -> list[Problem]:
