@@ -12,6 +12,7 @@ from azure.cosmos.partition_key import NonePartitionKeyValue
 from structlog.testing import capture_logs
 
 from cosmigrate.data import DELETE, Progress, ProgressRenderer, Totals
+from cosmigrate.data.checkpoints import describe as describe_checkpoint
 from cosmigrate.data.deadletter import DeadLetterFile, read_dead_letters
 from cosmigrate.data.items import PartitionKeyPaths, request_charge, without_system_properties
 from cosmigrate.data.ratelimit import RuBudget
@@ -165,3 +166,21 @@ def test_a_write_with_a_lost_answer_is_judged_landed_by_its_own_changes() -> Non
     assert not changes_present(original, ours, {**original, "b": 1, "_etag": "e3"})  # only theirs landed
     assert not changes_present(original, ours, {**ours, "x": 5, "_etag": "e3"})  # our removal is not there
     assert not changes_present(original, ours, {**ours, "n": 3, "_etag": "e3"})  # they changed what we changed
+
+
+def test_a_saved_data_step_is_described_by_where_it_resumes() -> None:
+    ranges = [{"range": {}, "continuation": "t", "finished": False}, {"range": {}, "finished": True}]
+    transform = {"operation": "transform", "container": "customers"}
+    totals = {"read": 1200, "written": 995, "unchanged": 3, "deleted": 0, "dead_lettered": 2}
+    failed = [{"id": "c4"}, {"id": "c9"}]
+    assert describe_checkpoint({"identity": transform, "ranges": ranges, "totals": totals, "failed": []}) == (
+        "transform of customers resumes after 1,000 documents"
+    )
+    assert describe_checkpoint({"identity": transform, "ranges": ranges, "totals": totals, "failed": failed}) == (
+        "transform of customers resumes after 998 documents, and retries the 2 documents that failed"
+    )
+    done = [{**r, "finished": True} for r in ranges]
+    copy = {"operation": "copy", "container": "orders", "target": "orders_v2"}
+    assert describe_checkpoint({"identity": copy, "ranges": done, "totals": totals, "failed": failed[:1]}) == (
+        "copy of orders to orders_v2 retries only the document that failed"
+    )

@@ -19,7 +19,7 @@ from azure.cosmos import CosmosClient, PartitionKey
 
 from cosmigrate.app import commands as command
 from cosmigrate.config import Config
-from cosmigrate.errors import DatabaseMissing, HistoryConflict, MigrationFailed, ScriptError
+from cosmigrate.errors import DatabaseMissing, HistoryConflict, MigrationFailed, ScriptError, UsageError
 from tests.conftest import ROOT, CliResult, copy_schema_migrations
 
 
@@ -625,3 +625,33 @@ def test_a_script_failing_in_the_sdk_names_its_line_and_says_the_service_answer_
     said = f"revision 002 (002_read.py:{line}) failed going up: CosmosResourceNotFoundError: Cosmos DB answered 404"
     assert said in message
     assert message.count("does not exist") == 1, message
+
+
+def test_status_and_repair_say_where_data_steps_resume_and_restart_data_starts_them_over(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient
+) -> None:
+    """Someone undid a failed step's effects by hand: resuming would skip what it had done, starting over does not."""
+    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
+    (tmp_path / "002_welcome_points.py").write_text(WELCOME_POINTS_STEP)
+    config = make_config(migrations=tmp_path, backup_dir=str(tmp_path / "backups"))
+    command.up(config, target="001")
+    customers = cosmos.get_database_client(config.database).get_container_client("customers")
+    for n in range(20):
+        customers.create_item({"id": f"c{n}", "points": "unknown" if n in (4, 9) else 0})
+    with pytest.raises(MigrationFailed):
+        command.up(config)
+    resumes = "transform of customers retries only the 2 documents that failed"
+    [failed] = command.status(config).failed
+    assert f"when it runs again, its {resumes} (cosmigrate repair --restart-data" in str(failed.next_step)
+
+    for n in range(20):  # undone by hand: every customer back at 0
+        customers.upsert_item({"id": f"c{n}", "points": 0})
+    asked: list[str] = []
+    with pytest.raises(UsageError, match="repair cancelled"):
+        command.repair(config, lambda question: asked.append(question) or False)
+    assert f"when it runs again, its {resumes}" in asked[0] and "repair --restart-data" in asked[0]
+    repaired = command.repair(config, lambda question: asked.append(question) or True, restart_data=True)
+    assert f"its data steps start over (dropped: where its {resumes})" in asked[1]
+    assert (repaired.to_pending, repaired.restarted, repaired.resumes) == (["002"], ["002"], {})
+    command.up(config)
+    assert points_of(cosmos, config.database) == {f"c{n}": 100 for n in range(20)}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cosmigrate.app.context import connected, database_exists, missing, require_database
 from cosmigrate.app.results import ContainerDrift, HistoryResult, StatusResult, VerifyResult
-from cosmigrate.app.state import evaluate, refusal
+from cosmigrate.app.state import RevisionView, evaluate, refusal
 from cosmigrate.config import Config
+from cosmigrate.data import checkpoints
 from cosmigrate.errors import HistoryConflict
 from cosmigrate.model.diff import diff
 from cosmigrate.model.state import DatabaseState
@@ -22,20 +25,39 @@ def status(config: Config) -> StatusResult:
     scripts = load_all(config.migrations)
     name = config.database_name
     with connected(config) as client:
-        snapshot = HistoryStore(client.get_database_client(name), config.history_container).snapshot()
+        history = HistoryStore(client.get_database_client(name), config.history_container)
+        snapshot = history.snapshot()
         if not snapshot.exists and not database_exists(client, name):
             raise missing(config)
-    evaluation = evaluate(scripts, snapshot)
+        evaluation = evaluate(scripts, snapshot)
+        views = with_data_steps(history, evaluation.views)
     return StatusResult(
         database=name,
         current=evaluation.current,
         head=scripts.graph.head,
-        revisions=evaluation.views,
+        revisions=views,
         lock=snapshot.lock.to_dict() if snapshot.lock else None,
         refusal=refusal(evaluation, scripts, "up"),
         history_exists=snapshot.exists,
         changed=evaluation.changed,
     )
+
+
+def with_data_steps(history: HistoryStore, views: list[RevisionView]) -> list[RevisionView]:
+    """A failed or interrupted revision's next step also says where its data steps resume (one more read, only
+    when some revision is stuck): running it again does not start them over unless told to."""
+    stuck = [v.revision for v in views if v.state in ("failed", "interrupted")]
+    saved = checkpoints.of_revisions(history.container, stuck) if stuck else {}
+    return [
+        replace(
+            v,
+            next_step=f"{v.next_step}; when it runs again, its {'; its '.join(saved[v.revision])} (cosmigrate "
+            "repair --restart-data starts its data steps over)",
+        )
+        if v.revision in saved and v.next_step
+        else v
+        for v in views
+    ]
 
 
 def check_online(config: Config, ordered: list[Script]) -> list[Problem]:

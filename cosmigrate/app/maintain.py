@@ -14,11 +14,13 @@ import difflib
 from collections.abc import Sequence
 from typing import Any
 
+from cosmigrate import logs
 from cosmigrate.app.context import Confirm, WaitCallback, connected, locked, require_database
 from cosmigrate.app.results import RepairResult, StampResult, UnlockResult
 from cosmigrate.app.runner import batches
 from cosmigrate.app.state import Evaluation, evaluate, in_effect
 from cosmigrate.config import Config
+from cosmigrate.data import checkpoints
 from cosmigrate.errors import HistoryConflict, UsageError
 from cosmigrate.scripts import sumfile
 from cosmigrate.scripts.loader import ScriptSet, load_all
@@ -27,6 +29,8 @@ from cosmigrate.store.history import HistoryStore
 from cosmigrate.store.lock import Lease, force_release
 from cosmigrate.store.records import Event as HistoryEvent
 from cosmigrate.store.records import Record, Snapshot, now_iso, source_document, source_id, who
+
+log = logs.LOG
 
 
 def commit_all(lease: Lease, documents: list[dict[str, Any]]) -> None:
@@ -55,12 +59,16 @@ def repair(
     confirm: Confirm,
     accept: Sequence[str] = (),
     on_wait: WaitCallback | None = None,
+    restart_data: bool = False,
 ) -> RepairResult:
     """Put stuck revisions back on a safe path, after showing what changes and asking.
 
     Failed or interrupted going up → pending; going down → applied; a changed script → its new checksum is
     accepted (one whose description changed only when named in ``accept``); a record of a deleted script →
     forgotten; a forgotten one whose script came back → applied again, not run. Each change is logged as an event.
+    The question says where the data steps of a failed or interrupted revision will resume from their
+    checkpoints; ``restart_data`` drops those checkpoints, so that they start over (after their effects were
+    undone by hand, say).
     """
     scripts = load_all(config.migrations)
     unknown = sorted(set(accept) - set(scripts.by_revision))
@@ -75,14 +83,20 @@ def repair(
         decided = _decide(scripts, evaluate(scripts, snapshot), snapshot, set(accept), history)
         if decided.nothing and not decided.refused:
             return RepairResult(name)
+        stuck = decided.to_pending + decided.to_applied
+        decided.resumes = checkpoints.of_revisions(history.container, stuck) if stuck else {}
+        decided.restart = restart_data
         if not decided.nothing and not confirm(decided.question(scripts)):
             raise UsageError("repair cancelled: nothing was changed")
+    restarted: list[str] = []
     if not decided.nothing:
         with locked(config, "repair", on_wait) as (_, history, lease):
             snapshot = history.snapshot()
             # the same decisions on what holds under the lock; the diffs were shown already, not read again
             fresh = _decide(scripts, evaluate(scripts, snapshot, own_lease=lease.lease_id), snapshot, set(accept))
             commit_all(lease, fresh.documents(scripts, snapshot, lease, decided))
+            if restart_data:
+                restarted = _restart(history, set(fresh.to_pending + fresh.to_applied) & set(decided.resumes))
     result = RepairResult(
         name,
         decided.to_pending,
@@ -92,12 +106,24 @@ def repair(
         decided.diffs,
         decided.restored,
         _stale_sum(config, scripts, decided.to_pending + decided.to_applied + decided.accepted + decided.restored),
+        {} if restart_data else decided.resumes,
+        restarted,
     )
     if decided.refused:
         error = HistoryConflict(" ".join(decided.refused.values()))
         error.steps = [result]
         raise error
     return result
+
+
+def _restart(history: HistoryStore, revisions: set[str]) -> list[str]:
+    """Drop the checkpoints of these revisions' data steps: their next run starts over."""
+    store = checkpoints.ContainerCheckpointStore(history.container)
+    for revision in sorted(revisions):
+        for key in checkpoints.keys_of(history.container, revision):
+            store.clear(key)
+        log.info("data steps start over", revision=revision)
+    return sorted(revisions)
 
 
 def _stale_sum(config: Config, scripts: ScriptSet, repaired: list[str]) -> str | None:
@@ -125,6 +151,8 @@ class _Decision:
         self.restored: list[str] = []
         self.diffs: dict[str, str] = {}
         self.refused: dict[str, str] = {}
+        self.resumes: dict[str, list[str]] = {}  # revision -> its saved data steps, in words
+        self.restart = False  # drop those checkpoints: the data steps start over
 
     @property
     def nothing(self) -> bool:
@@ -132,13 +160,12 @@ class _Decision:
 
     def question(self, scripts: ScriptSet) -> str:
         lines = ["cosmigrate repair will:"]
-        lines += [
-            f"  {r}: failed or interrupted going up → pending (cosmigrate up runs it again)" for r in self.to_pending
-        ]
-        lines += [
-            f"  {r}: failed or interrupted going down → applied again (its upgrade is still in effect)"
-            for r in self.to_applied
-        ]
+        for r in self.to_pending:
+            lines.append(f"  {r}: failed or interrupted going up → pending (cosmigrate up runs it again)")
+            lines += self._data_lines(r)
+        for r in self.to_applied:
+            lines.append(f"  {r}: failed or interrupted going down → applied again (its upgrade is still in effect)")
+            lines += self._data_lines(r)
         lines += [
             f"  {r}: its script is back after its record was forgotten → applied again, without running it (what it "
             "did stayed in the database)"
@@ -155,6 +182,15 @@ class _Decision:
         every = set(self.to_pending + self.to_applied + self.accepted + self.forgotten + self.restored)
         lines.append(f"Repair {', '.join(sorted(every))}?")
         return "\n".join(lines)
+
+    def _data_lines(self, revision: str) -> list[str]:
+        saved = self.resumes.get(revision, [])
+        if self.restart:
+            return [f"    its data steps start over (dropped: where its {said})" for said in saved]
+        lines = [f"    when it runs again, its {said}" for said in saved]
+        if saved:
+            lines.append("    (to start its data steps over instead, e.g. after undoing them: repair --restart-data)")
+        return lines
 
     def documents(self, scripts: ScriptSet, snapshot: Snapshot, lease: Lease, asked: _Decision) -> list[dict[str, Any]]:
         """The writes, limited to what was shown and asked about (and is still so under the lock)."""

@@ -170,6 +170,8 @@ class RepairResult(Result):
     diffs: dict[str, str] = field(default_factory=dict)
     restored: list[str] = field(default_factory=list)  # forgotten, script back: applied again without running
     sum_hint: str | None = None  # the sum file no longer matches a repaired script: rewrite it
+    resumes: dict[str, list[str]] = field(default_factory=dict)  # revision -> where its data steps resume, in words
+    restarted: list[str] = field(default_factory=list)  # revisions whose data steps start over (--restart-data)
 
     @property
     def nothing(self) -> bool:

@@ -292,13 +292,19 @@ def unlock(config: Config, yes: bool, as_json: bool) -> None:
 @click.option(
     "--accept", multiple=True, metavar="REV", help="Accept this changed revision even though its description changed."
 )
+@click.option(
+    "--restart-data",
+    is_flag=True,
+    help="The repaired revisions' data steps start over instead of resuming from their checkpoints.",
+)
 @command_options
-def repair(config: Config, yes: bool, accept: tuple[str, ...], as_json: bool) -> None:
+def repair(config: Config, yes: bool, accept: tuple[str, ...], restart_data: bool, as_json: bool) -> None:
     """Put failed, interrupted, changed or missing revisions back on a safe path (shows what, asks first)."""
     from cosmigrate.app import maintain
     from cosmigrate.cli import render
 
-    _emit(maintain.repair(config, _confirm(yes), accept, on_wait=_on_wait), as_json, render.repair)
+    result = maintain.repair(config, _confirm(yes), accept, on_wait=_on_wait, restart_data=restart_data)
+    _emit(result, as_json, render.repair)
 
 
 @cli.command()

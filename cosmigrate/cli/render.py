@@ -269,8 +269,10 @@ def repair(result: Any) -> None:
         click.echo("nothing to repair")
     for rev in result.to_pending:
         click.echo(f"{rev}: pending again (cosmigrate up runs it)")
+        _data_steps(result, rev)
     for rev in result.to_applied:
         click.echo(f"{rev}: applied again (fix its downgrade, then cosmigrate down)")
+        _data_steps(result, rev)
     for rev in result.restored:
         click.echo(f"{rev}: applied again, without running it (its script is back)")
     for rev in result.accepted:
@@ -279,6 +281,13 @@ def repair(result: Any) -> None:
         click.echo(f"{rev}: record of a missing script forgotten")
     if result.sum_hint:
         click.echo(f"next: {result.sum_hint}")
+
+
+def _data_steps(result: Any, revision: str) -> None:
+    for said in result.resumes.get(revision, []):
+        click.echo(f"  when it runs again, its {said}")
+    if revision in result.restarted:
+        click.echo("  its data steps start over (their checkpoints were dropped)")
 
 
 def check(result: Any) -> None:

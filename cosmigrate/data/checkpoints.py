@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from azure.cosmos import ContainerProxy
 from azure.cosmos import exceptions as cosmos_errors
 
+from cosmigrate.model.documents import documents
 from cosmigrate.store.client import resilient
 
 CHECKPOINT_SCOPE = "checkpoints"
@@ -68,6 +70,55 @@ class ContainerCheckpointStore:
                 self.container.delete_item(key, partition_key=self.scope)
 
         resilient(f"clear checkpoint {key}", delete)
+
+    def under(self, prefix: str = "") -> dict[str, dict[str, Any]]:
+        """Every saved state whose key starts with ``prefix``, by key (one query in the checkpoints' partition)."""
+
+        def read() -> dict[str, dict[str, Any]]:
+            try:
+                documents = self.container.query_items(
+                    "SELECT c.id, c.state FROM c WHERE c.scope = @scope AND STARTSWITH(c.id, @prefix)",
+                    parameters=[{"name": "@scope", "value": self.scope}, {"name": "@prefix", "value": prefix}],
+                    partition_key=self.scope,
+                )
+                return {str(d["id"]): dict(d["state"]) for d in documents if isinstance(d.get("state"), dict)}
+            except cosmos_errors.CosmosResourceNotFoundError:  # no history container yet
+                return {}
+
+        return resilient(f"read checkpoints {prefix}*", read)
+
+
+def of_revisions(container: ContainerProxy, revisions: Iterable[str]) -> dict[str, list[str]]:
+    """What the saved data steps of these revisions will do when they run again, in words, by revision (only
+    revisions that have any). The runner keys a revision's checkpoints ``<revision>:…``."""
+    wanted = list(revisions)
+    if not wanted:
+        return {}
+    saved = ContainerCheckpointStore(container).under()
+    said = {r: [describe(s) for k, s in sorted(saved.items()) if k.startswith(f"{r}:")] for r in wanted}
+    return {r: lines for r, lines in said.items() if lines}
+
+
+def keys_of(container: ContainerProxy, revision: str) -> list[str]:
+    return sorted(ContainerCheckpointStore(container).under(f"{revision}:"))
+
+
+def describe(state: dict[str, Any]) -> str:
+    """Where a saved run stands, in words: ``transform of customers resumes after 1,000 documents`` or
+    ``copy of orders to orders_v2 retries only the 4 documents that failed``."""
+    identity = state.get("identity") or {}
+    what = f"{identity.get('operation', 'data step')} of {identity.get('container', '?')}"
+    if identity.get("target"):
+        what += f" to {identity['target']}"
+    totals = state.get("totals") or {}
+    failed = state.get("failed") or []
+    done = sum(int(totals.get(k) or 0) for k in ("written", "unchanged", "deleted", "dead_lettered")) - len(failed)
+    finished = all(r.get("finished") for r in state.get("ranges") or [])
+    those = "the document" if len(failed) == 1 else f"the {documents(len(failed))}"
+    if finished and failed:
+        return f"{what} retries only {those} that failed"
+    said = f"{what} resumes after {documents(done)}"
+    return f"{said}, and retries {those} that failed" if failed else said
 
 
 class MemoryCheckpointStore:
