@@ -17,20 +17,29 @@ class CosmigrateError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, revision: str | None = None, file: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        revision: str | None = None,
+        file: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.revision = revision
         self.file = file
+        self.detail = detail or {}  # what the failing revision did before it stopped (data totals, backups)
         self.steps: list[Any] = []
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        said = {
             "type": type(self).__name__,
             "message": " ".join(str(self).split()),
             "exit_code": self.exit_code,
             "revision": self.revision,
             "file": self.file,
         }
+        return {**said, "detail": self.detail} if self.detail else said
 
 
 class UsageError(CosmigrateError):

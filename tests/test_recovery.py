@@ -19,6 +19,7 @@ from azure.cosmos import CosmosClient, PartitionKey
 
 from cosmigrate.app import commands as command
 from cosmigrate.config import Config
+from cosmigrate.data.deadletter import read_dead_letters
 from cosmigrate.errors import DatabaseMissing, HistoryConflict, MigrationFailed, ScriptError, UsageError
 from tests.conftest import ROOT, CliResult, copy_schema_migrations
 
@@ -655,3 +656,25 @@ def test_status_and_repair_say_where_data_steps_resume_and_restart_data_starts_t
     assert (repaired.to_pending, repaired.restarted, repaired.resumes) == (["002"], ["002"], {})
     command.up(config)
     assert points_of(cosmos, config.database) == {f"c{n}": 100 for n in range(20)}
+
+
+def test_a_failed_data_step_gives_its_counts_and_dead_letter_file_in_json_and_the_history(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, run_cli: Callable[..., CliResult]
+) -> None:
+    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
+    (tmp_path / "002_welcome_points.py").write_text(WELCOME_POINTS_STEP)
+    config = make_config(migrations=tmp_path)
+    command.up(config, target="001")
+    customers = cosmos.get_database_client(config.database).get_container_client("customers")
+    for n in range(20):
+        customers.create_item({"id": f"c{n}", "points": "unknown" if n in (4, 9) else 0})
+    env = {"COSMIGRATE_MIGRATIONS": str(tmp_path), "COSMIGRATE_BACKUP_DIR": str(tmp_path / "backups")}
+    result = run_cli("up", "--json", env=env)
+    assert result.code == 1
+    error = json.loads(result.stdout)["error"]
+    failed_step = error["detail"]["failed_step"]
+    assert (failed_step["read"], failed_step["written"], failed_step["dead_lettered"]) == (20, 18, 2)
+    assert sorted(line["id"] for line in read_dead_letters(Path(failed_step["dead_letter"]))) == ["c4", "c9"]
+    assert (error["revision"], error["file"]) == ("002", "002_welcome_points.py")
+    event = next(e for e in command.history(config).events if e["event"] == "failed")
+    assert event["detail"]["failed_step"] == failed_step

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate import logs
+from cosmigrate.data.errors import ItemsFailed
 from cosmigrate.errors import CosmigrateError, MigrationFailed, PreconditionRefused
 from cosmigrate.ops.facade import Operations
 from cosmigrate.scripts.loader import Script, line_in
@@ -184,7 +185,7 @@ class Runner:
         except BaseException as exc:
             if not isinstance(exc, Exception | KeyboardInterrupt):
                 raise
-            raise self._ended_badly(script, direction, record, exc, started, written) from exc
+            raise self._ended_badly(script, direction, record, exc, started, written, op) from exc
         duration = round(time.monotonic() - started, 3)
         record.duration_s = duration
         record.finished_at = now_iso()
@@ -218,7 +219,14 @@ class Runner:
         )
 
     def _ended_badly(
-        self, script: Script, direction: Direction, record: Record, exc: BaseException, started: float, written: bool
+        self,
+        script: Script,
+        direction: Direction,
+        record: Record,
+        exc: BaseException,
+        started: float,
+        written: bool,
+        op: Operations,
     ) -> MigrationFailed:
         why = interruption(exc)
         if why and not written:  # stopped before its first change: nothing happened, it stays as it was
@@ -236,10 +244,10 @@ class Runner:
         record.error = self.redact(why or one_line(exc))
         record.duration_s = round(time.monotonic() - started, 3)
         record.finished_at = now_iso()
+        record.result = _failure_detail(op, exc)
         try:
-            self._flush(
-                [record.to_document(), self._event(record.state, script.revision, direction, error=record.error)]
-            )
+            event = self._event(record.state, script.revision, direction, error=record.error, **record.result)
+            self._flush([record.to_document(), event])
         except Exception as write_error:  # the lease expiry tells the story instead
             log.warning("could not record how the revision ended", error=one_line(write_error))
         line = line_in(script.path, exc) if why is None else None
@@ -266,7 +274,7 @@ class Runner:
                 f"revision {script.revision} ({name}) was interrupted going {direction} ({record.error}); it is "
                 "recorded as interrupted: check its effects, then cosmigrate repair and run again"
             )
-        return MigrationFailed(text, revision=script.revision, file=name)
+        return MigrationFailed(text, revision=script.revision, file=script.path.name, detail=record.result)
 
 
 def batches(documents: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -282,6 +290,18 @@ def batches(documents: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         size += length
     if chunk:
         yield chunk
+
+
+def _failure_detail(op: Operations, exc: BaseException) -> dict[str, Any]:
+    """What a failed or interrupted revision did before it stopped (backups, data totals), and the data step that
+    failed on documents with its totals and dead-letter file: for ``--json`` and the history."""
+    detail = {k: v for k, v in _collected(op).items() if v}
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, ItemsFailed):
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(seen, ItemsFailed):
+        detail["failed_step"] = {**seen.totals.to_dict(), "dead_letter": str(seen.dead_letter)}
+    return detail
 
 
 def _collected(op: Operations) -> dict[str, Any]:
