@@ -123,11 +123,17 @@ TRANSFORM = """    def add_points(doc):
     op.transform_items("customers", add_points, page_size=50, concurrency=4, checkpoint_every=1)"""
 
 
-def test_a_transform_killed_half_way_resumes_after_repair_and_up_from_its_checkpoint(
-    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, cli_env: dict[str, str], endpoint: str
-) -> None:
-    """The revision is not declared idempotent, so the kill needs a repair; then up resumes where the checkpoint
-    says, reading again no more than the pages that were in flight, and no customer gets points twice."""
+def points_under_way(
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    cli_env: dict[str, str],
+    endpoint: str,
+    transform: str,
+    count: int,
+    done: int,
+) -> tuple[Config, subprocess.Popen[bytes], Path]:
+    """001 creates customers (``count`` of them seeded), 002 runs ``transform`` over them, its fn logging each
+    call to a file; ``cosmigrate up`` runs in a process of its own, returned once fn ran ``done`` times."""
     folder = tmp_path / "migrations"
     folder.mkdir()
     calls = tmp_path / "calls.txt"
@@ -136,22 +142,31 @@ def test_a_transform_killed_half_way_resumes_after_repair_and_up_from_its_checkp
                  "    op.delete_container('customers')", top="idempotent = True\n")
     )  # fmt: skip
     (folder / "002_points.py").write_text(
-        revision("Welcome points", "002", "001", TRANSFORM.format(calls=str(calls)), top="import time\n\n")
+        revision("Welcome points", "002", "001", transform.format(calls=str(calls)), top="import time\n\n")
     )
     config = make_config(migrations=folder)
     command.up(config, target="001")
-    count = 3000
     seed(endpoint, config.database, "customers", count)
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cosmigrate", "up"],
-        env={**cli_env, "COSMIGRATE_MIGRATIONS": str(folder), "COSMIGRATE_LOCK_TTL": "2"},
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    with (tmp_path / "up.stderr").open("w") as stderr:  # a file, never a pipe nobody reads while it runs
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cosmigrate", "up"],
+            env={**cli_env, "COSMIGRATE_MIGRATIONS": str(folder), "COSMIGRATE_LOCK_TTL": "2"},
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
     deadline = time.monotonic() + 120
-    while (len(calls.read_text().split()) if calls.exists() else 0) < count // 2:
-        assert time.monotonic() < deadline and process.poll() is None, "the transform did not get half-way"
+    while (len(calls.read_text().split()) if calls.exists() else 0) < done:
+        assert time.monotonic() < deadline and process.poll() is None, f"fn did not run {done} times"
         time.sleep(0.05)
+    return config, process, calls
+
+
+def test_a_transform_killed_half_way_resumes_after_repair_and_up_from_its_checkpoint(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, cli_env: dict[str, str], endpoint: str
+) -> None:
+    """The revision is not declared idempotent, so the kill needs a repair; then up resumes where the checkpoint
+    says, reading again no more than the pages that were in flight, and no customer gets points twice."""
+    count = 3000
+    config, process, calls = points_under_way(tmp_path, make_config, cli_env, endpoint, TRANSFORM, count, count // 2)
     process.send_signal(signal.SIGKILL)
     process.wait()
     first = Counter(calls.read_text().split())
@@ -305,3 +320,38 @@ def test_two_data_steps_over_one_container_keep_their_dead_letters_apart(
     files = [Path(step["dead_letter"]) for step in applied["detail"]["totals"]]
     assert len(set(files)) == 2
     assert [[line["id"] for line in read_dead_letters(f)] for f in files] == [["o00003"], ["o00008"]]
+
+
+NOT_IDEMPOTENT = """    def add_points(doc):
+        with open({calls!r}, "a") as calls:
+            calls.write(doc["id"] + "\\n")
+        time.sleep(0.002)
+        doc["points"] = doc.get("points", 0) + 100  # run twice, a customer gets 200
+        return doc
+
+    op.transform_items("customers", add_points, page_size=50, concurrency=4)"""
+
+
+def test_a_transform_stopped_by_sigterm_resumes_without_doing_any_document_twice(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, cli_env: dict[str, str], endpoint: str
+) -> None:
+    """A clean stop saves the documents it handled in the pages in flight: after repair and up, fn has run once
+    per document, even though it is not idempotent."""
+    count = 2000
+    config, process, calls = points_under_way(
+        tmp_path, make_config, cli_env, endpoint, NOT_IDEMPOTENT, count, count // 3
+    )
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 1, (tmp_path / "up.stderr").read_text()[-2000:]
+    assert sum(Counter(calls.read_text().split()).values()) < count
+    assert [v.revision for v in command.status(config).interrupted] == ["002"]
+
+    assert command.repair(config, lambda _q: True).to_pending == ["002"]
+    assert [s.revision for s in command.up(config).steps] == ["002"]
+    assert Counter(calls.read_text().split()) == Counter({d: 1 for d in all_documents_ids(cosmos, config)})
+    customers = cosmos.get_database_client(config.database).get_container_client("customers")
+    assert {d.get("points") for d in all_documents(customers).values()} == {100}
+
+
+def all_documents_ids(cosmos: CosmosClient, config: Config) -> list[str]:
+    return list(all_documents(cosmos.get_database_client(config.database).get_container_client("customers")))

@@ -12,9 +12,11 @@ Why it is built this way (see shared/NOTES.md, "Data work on Cosmos DB"):
   we wrote? is it still the version we read?) before deciding to write again.
 - **Nothing is skipped silently.** A document ``fn`` raises on, or that the service refuses for good (400, 409,
   413…), goes to the dead-letter file and is counted; more than ``max_failures`` of them fail the run, at the end.
-- **A killed run resumes.** Per feed range, the continuation token after the last page whose documents are all
-  handled is checkpointed every few pages, with running totals; a re-run with the same key starts there and
-  reads again only the pages that were in flight.
+- **A stopped run resumes.** Per feed range, the continuation token after the last page whose documents are all
+  handled is checkpointed every few pages, with running totals and the documents already handled in the pages
+  after it; a re-run with the same key starts there and skips those documents. A run stopped cleanly (Ctrl-C,
+  SIGTERM, a lost lock, ``should_continue``) saves that at its stop, so none of its documents is done twice; after
+  a kill, the documents handled since the last checkpoint are done again.
 - **A failed document is retried alone.** The checkpoint also lists the documents that failed (by id and
   partition key, up to ``RETRY_LIMIT`` of them). When a run ends with more failures than allowed, its checkpoint
   is kept: a re-run with the same key reads again only those documents, by id, once the cause is fixed, and does
@@ -35,7 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol, TypeVar
 
@@ -66,6 +68,9 @@ MAX_CONFLICTS = 20
 FATAL_STATUS = frozenset({401, 403})
 PROGRESS_EVERY = 0.5  # seconds between on_progress calls
 CHECKPOINT_SECONDS = 10.0  # a checkpoint is also saved after this long when any page finished
+# Documents a checkpoint lists as handled beyond the ranges' continuations (pages in flight); beyond this, a
+# resumed run handles the rest of those pages again.
+AHEAD_LIMIT = 20_000
 # Failed documents a checkpoint lists for a re-run to retry alone; beyond this, a re-run goes over everything.
 RETRY_LIMIT = 10_000
 _END: Final = object()  # queue sentinel: no more documents
@@ -150,9 +155,10 @@ class _RangeState:
     continuation: str | None = None
     finished: bool = False
     pages: deque[_Page] = field(default_factory=deque)
+    done_ahead: set[str] = field(default_factory=set)  # restored: handled beyond the continuation, skipped
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"range": self.feed_range, "continuation": self.continuation, "finished": self.finished}
+    def to_dict(self, ahead: list[str]) -> dict[str, Any]:
+        return {"range": self.feed_range, "continuation": self.continuation, "finished": self.finished, "ahead": ahead}
 
 
 @dataclass(eq=False)
@@ -162,6 +168,8 @@ class _Page:
     pending: int
     counts: _Counts = field(default_factory=_Counts)
     failed: list[dict[str, Any]] = field(default_factory=list)  # addresses of its dead-lettered documents
+    handled: list[str] = field(default_factory=list)  # identities of its documents handled so far
+    skipped: list[str] = field(default_factory=list)  # identities an earlier run had handled (from its checkpoint)
     done: bool = False
 
 
@@ -256,6 +264,12 @@ def count_documents(container: ContainerProxy, requests: Requests) -> int:
         return int(sum(int(n) for n in result))
 
     return read_step(f"count the documents of {container.id}", lambda: requests.call(count))
+
+
+def identity(address: dict[str, Any]) -> str:
+    """One document among all (an id is unique only within its partition key value), as a checkpoint keeps it."""
+    key = [address["id"], address["partitionKey"], address["undefined"]]
+    return json.dumps(key, separators=(",", ":"), default=str)
 
 
 def query_fingerprint(query: str, parameters: list[dict[str, Any]] | None) -> str:
@@ -519,8 +533,14 @@ class Engine:
             documents, after = read_page(
                 self.source, self.requests, self.query, self.parameters, state.feed_range, continuation, self.page_size
             )
-            page = _Page(state, after, len(documents))
+            skipped: list[str] = []
+            if state.done_ahead:  # handled by the run that saved the checkpoint, after its continuation
+                keys = [identity(self.keys.address(d)) for d in documents]
+                skipped = [k for k in keys if k in state.done_ahead]
+                documents = [d for d, k in zip(documents, keys, strict=True) if k not in state.done_ahead]
+            page = _Page(state, after, len(documents), skipped=skipped)
             with self._lock:
+                state.done_ahead.difference_update(skipped)  # until this page commits, the page lists them
                 state.pages.append(page)
                 self._live.read += len(documents)
                 page.counts.read = len(documents)
@@ -583,7 +603,7 @@ class Engine:
                 except DocumentFailed as failure:
                     self._dead(page, address, str(failure))
                     continue
-                self._handled(page, outcome)
+                self._handled(page, outcome, address)
         except BaseException as exc:
             self._fail(exc)
 
@@ -603,7 +623,7 @@ class Engine:
                     self._dead(page, address, str(failure))
                     continue
                 if document is None:
-                    self._handled(page, Outcome.UNCHANGED)
+                    self._handled(page, Outcome.UNCHANGED, address)
                 elif not self._put((document, page)):
                     return
         except BaseException as exc:
@@ -630,14 +650,15 @@ class Engine:
         if logged <= 10:  # the file has them all; the log shows the first few
             log.warning(f"{self.operation}: document failed", container=self.source.id, id=doc_id, error=error)
         self.dead_letter.add(doc_id, address["partitionKey"], error)
-        self._handled(page, Outcome.DEAD, address)
+        self._handled(page, Outcome.DEAD, address, failed=True)
 
-    def _handled(self, page: _Page, outcome: Outcome, failed: dict[str, Any] | None = None) -> None:
+    def _handled(self, page: _Page, outcome: Outcome, address: dict[str, Any], failed: bool = False) -> None:
         with self._lock:
             self._live.add(outcome)
             page.counts.add(outcome)
-            if failed is not None:
-                page.failed.append(failed)
+            page.handled.append(identity(address))
+            if failed:
+                page.failed.append(address)
             page.pending -= 1
             if page.pending == 0:
                 self._page_done(page)
@@ -678,7 +699,10 @@ class Engine:
                 "another checkpoint_key, or clear that checkpoint if its run is abandoned"
             )
         self._ranges = [
-            _RangeState(dict(r["range"]), r.get("continuation"), bool(r.get("finished"))) for r in state["ranges"]
+            _RangeState(
+                dict(r["range"]), r.get("continuation"), bool(r.get("finished")), done_ahead=set(r.get("ahead") or ())
+            )
+            for r in state["ranges"]
         ]
         totals = Totals.from_dict(state.get("totals") or {})
         self._restored = _Counts(totals.read, totals.written, totals.unchanged, totals.deleted, totals.dead_lettered)
@@ -706,23 +730,53 @@ class Engine:
         if self.checkpoints is None:
             return
         with self._lock:
+            ranges, counts, failed_ahead = self._ahead()
+            failed = self._checkpoint_failures(counts)
             state = {
                 "version": CHECKPOINT_VERSION,
                 "identity": self.identity,
-                "ranges": [r.to_dict() for r in self._ranges],
-                "totals": self._totals_of(self._committed).to_dict(),
-                "failed": self._checkpoint_failures(),
+                "ranges": ranges,
+                "totals": self._totals_of(counts).to_dict(),
+                "failed": None if failed is None else [*failed, *failed_ahead],
                 "extra": self.extra_state,
             }
         self.checkpoints.save(self.checkpoint_key, state)
 
-    def _checkpoint_failures(self) -> list[dict[str, Any]] | None:
-        """Under the lock: the failed documents a re-run retries alone (the committed pages' and, until their
-        page commits, those retried in this run), or None when there are more than a checkpoint lists."""
+    def _ahead(self) -> tuple[list[dict[str, Any]], _Counts, list[dict[str, Any]]]:
+        """Under the lock: each range's state with the documents already handled in its pages in flight (up to
+        ``AHEAD_LIMIT`` in all: a page beyond is done again by a resumed run), the counts a checkpoint holds (the
+        finished pages' and those documents'), and the failed documents among them."""
+        counts = _Counts()
+        counts.merge(self._committed)
+        failed: list[dict[str, Any]] = []
+        room = AHEAD_LIMIT
+        ranges = []
+        for state in self._ranges:
+            ahead = sorted(state.done_ahead)  # an earlier run's, in pages not read again yet
+            room -= len(ahead)
+            for page in state.pages:
+                if len(page.handled) + len(page.skipped) > room:
+                    break
+                room -= len(page.handled) + len(page.skipped)
+                ahead += page.skipped + page.handled
+                counts.merge(replace(page.counts, read=len(page.handled)))
+                failed += page.failed
+            ranges.append(state.to_dict(ahead))
+        return ranges, counts, failed
+
+    def _checkpoint_failures(self, counts: _Counts) -> list[dict[str, Any]] | None:
+        """Under the lock: the failed documents a re-run retries alone (None when more failed than a checkpoint
+        lists): the committed pages', and, while this run's retries are not all handled, those not yet handled
+        or failed again (``counts`` then takes the retries' outcomes so far)."""
         if not self._failed_complete:
             return None
-        pending_retry = self._retry if self._retry_page is None or not self._retry_page.done else []
-        return [*pending_retry, *self._failed]
+        page = self._retry_page
+        if page is None or page.done:
+            return [*(self._retry if page is None else []), *self._failed]
+        handled = set(page.handled)
+        counts.merge(replace(page.counts, read=0))
+        counts.dead_lettered -= len(page.handled)
+        return [*(a for a in self._retry if identity(a) not in handled), *page.failed, *self._failed]
 
     def _report(self, total: int | None, finished: bool) -> None:
         if self.on_progress is None:
@@ -933,8 +987,9 @@ def transform_items(
     on a fresh read when a write loses a race (412): it must not have side effects outside its result.
 
     **fn must be idempotent, or the query must exclude documents already done** (``WHERE NOT IS_DEFINED(c.v2)``):
-    after a kill the pages that were in flight are read and transformed again, and a finished run run again
-    goes over everything again. Prefer returning ``None`` for a document that is already right. A run that ends
+    after a kill the documents handled since the last checkpoint are transformed again (a clean stop, through
+    ``should_continue`` or an exception such as Ctrl-C, saves exactly what was done), and a finished run run
+    again goes over everything again. Prefer returning ``None`` for a document that is already right. A run that ends
     with more than ``max_failures`` failed documents keeps its checkpoint (with ``checkpoints``, up to
     ``RETRY_LIMIT`` of them): run again with the same key, it reads only those documents again, by id.
 

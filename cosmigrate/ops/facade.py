@@ -258,9 +258,9 @@ class Operations:
 
         ``fn(doc)`` returns the new document, ``None`` to leave it, or ``op.DELETE``. Each write is conditional
         on the version read (a concurrent update makes ``fn`` run again on the fresh document, never lost).
-        ``fn`` must be idempotent, or the query must exclude documents already done: a resumed run (after an
-        interruption) reads again the pages that were in flight. Options: ``concurrency``, ``page_size``,
-        ``max_ru_per_second``, ``priority``, ``max_failures``.
+        ``fn`` must be idempotent, or the query must exclude documents already done: a run resumed after a kill
+        does again the documents done since its last checkpoint (a clean stop does none twice). Options:
+        ``concurrency``, ``page_size``, ``max_ru_per_second``, ``priority``, ``max_failures``.
         """
         validate_container_id(container_id)
         if not callable(fn):
