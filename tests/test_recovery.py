@@ -678,3 +678,31 @@ def test_a_failed_data_step_gives_its_counts_and_dead_letter_file_in_json_and_th
     assert (error["revision"], error["file"]) == ("002", "002_welcome_points.py")
     event = next(e for e in command.history(config).events if e["event"] == "failed")
     assert event["detail"]["failed_step"] == failed_step
+
+
+def test_plan_shows_saved_data_steps_of_a_repaired_revision_and_restart_data_drops_them(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, run_cli: Callable[..., CliResult]
+) -> None:
+    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
+    (tmp_path / "002_welcome_points.py").write_text(WELCOME_POINTS_STEP)
+    config = make_config(migrations=tmp_path, backup_dir=str(tmp_path / "backups"))
+    command.up(config, target="001")
+    customers = cosmos.get_database_client(config.database).get_container_client("customers")
+    for n in range(20):
+        customers.create_item({"id": f"c{n}", "points": "unknown" if n in (4, 9) else 0})
+    with pytest.raises(MigrationFailed):
+        command.up(config)
+    assert command.repair(config, YES).to_pending == ["002"]  # pending now, its checkpoint kept
+
+    env = {"COSMIGRATE_MIGRATIONS": str(tmp_path)}
+    saved = "saved from an earlier run: its transform of customers retries only the 2 documents that failed"
+    assert saved in run_cli("plan", env=env).stdout
+    assert command.plan(config).resumes == {"002": ["transform of customers retries only the 2 documents that failed"]}
+    restarted = run_cli("repair", "--restart-data", "--yes", env=env)
+    assert restarted.code == 0, restarted.stderr
+    assert restarted.stdout.splitlines() == [
+        "002: pending",
+        "  its data steps start over (their checkpoints were dropped)",
+    ]
+    assert "saved from an earlier run" not in run_cli("plan", env=env).stdout
+    assert run_cli("repair", "--restart-data", "--yes", env=env).stdout.strip() == "nothing to repair"

@@ -28,6 +28,7 @@ from cosmigrate.app.results import PlanResult, RunResult
 from cosmigrate.app.runner import Runner
 from cosmigrate.app.state import Evaluation, evaluate, refuse
 from cosmigrate.config import Config
+from cosmigrate.data import checkpoints
 from cosmigrate.errors import DefinitionConflict, PreconditionRefused, ScriptError, UsageError
 from cosmigrate.model.documents import holding
 from cosmigrate.model.state import DatabaseState
@@ -201,7 +202,9 @@ def _run(
         result, live = _plan(planned, direction, database if exists else None, config)
         if dry_run:
             doomed = destructive(result, live, _counting(database)) if exists else []
-            return _plan_result(config, direction, where, scripts, evaluation, result, exists, doomed)
+            revisions = [script.revision for script in planned]
+            resumes = checkpoints.of_revisions(history.container, revisions) if snapshot.exists else {}
+            return _plan_result(config, direction, where, scripts, evaluation, result, exists, doomed, resumes)
         if direction == "down":
             _ask_before_dropping(result, live, database, confirm)
         database = open_for_up(client, config) if direction == "up" else database
@@ -280,6 +283,7 @@ def _plan_result(
     result: Plan | None,
     exists: bool,
     doomed: list[tuple[str, int]] | None = None,
+    resumes: dict[str, list[str]] | None = None,
 ) -> PlanResult:
     block = result.first_block if result else None
     refused = None
@@ -296,4 +300,5 @@ def _plan_result(
         refused=refused,
         database_exists=exists,
         deletes_documents=dict(doomed or []),
+        resumes=resumes or {},
     )

@@ -80,12 +80,16 @@ def repair(
         snapshot = history.snapshot()
         if not snapshot.exists:
             return RepairResult(name)
-        decided = _decide(scripts, evaluate(scripts, snapshot), snapshot, set(accept), history)
-        if decided.nothing and not decided.refused:
-            return RepairResult(name)
-        stuck = decided.to_pending + decided.to_applied
+        evaluation = evaluate(scripts, snapshot)
+        decided = _decide(scripts, evaluation, snapshot, set(accept), history)
+        # pending revisions too: a failed one repaired earlier keeps its data steps' checkpoints until it runs
+        pending = [v.revision for v in evaluation.views if v.state == "pending"] if restart_data else []
+        stuck = decided.to_pending + decided.to_applied + pending
         decided.resumes = checkpoints.of_revisions(history.container, stuck) if stuck else {}
         decided.restart = restart_data
+        decided.restart_only = [r for r in pending if r in decided.resumes]
+        if decided.nothing and not decided.refused:
+            return RepairResult(name)
         if not decided.nothing and not confirm(decided.question(scripts)):
             raise UsageError("repair cancelled: nothing was changed")
     restarted: list[str] = []
@@ -93,10 +97,13 @@ def repair(
         with locked(config, "repair", on_wait) as (_, history, lease):
             snapshot = history.snapshot()
             # the same decisions on what holds under the lock; the diffs were shown already, not read again
-            fresh = _decide(scripts, evaluate(scripts, snapshot, own_lease=lease.lease_id), snapshot, set(accept))
+            evaluation = evaluate(scripts, snapshot, own_lease=lease.lease_id)
+            fresh = _decide(scripts, evaluation, snapshot, set(accept))
             commit_all(lease, fresh.documents(scripts, snapshot, lease, decided))
             if restart_data:
-                restarted = _restart(history, set(fresh.to_pending + fresh.to_applied) & set(decided.resumes))
+                still = fresh.to_pending + fresh.to_applied
+                still += [v.revision for v in evaluation.views if v.state == "pending"]
+                restarted = _restart(history, set(still) & set(decided.resumes))
     result = RepairResult(
         name,
         decided.to_pending,
@@ -153,13 +160,18 @@ class _Decision:
         self.refused: dict[str, str] = {}
         self.resumes: dict[str, list[str]] = {}  # revision -> its saved data steps, in words
         self.restart = False  # drop those checkpoints: the data steps start over
+        self.restart_only: list[str] = []  # pending revisions whose saved data steps start over, nothing else
 
     @property
     def nothing(self) -> bool:
-        return not (self.to_pending or self.to_applied or self.accepted or self.forgotten or self.restored)
+        changes = self.to_pending or self.to_applied or self.accepted or self.forgotten or self.restored
+        return not (changes or self.restart_only)
 
     def question(self, scripts: ScriptSet) -> str:
         lines = ["cosmigrate repair will:"]
+        for r in self.restart_only:
+            lines.append(f"  {r}: pending, with saved data steps")
+            lines += self._data_lines(r)
         for r in self.to_pending:
             lines.append(f"  {r}: failed or interrupted going up → pending (cosmigrate up runs it again)")
             lines += self._data_lines(r)
@@ -180,6 +192,7 @@ class _Decision:
             for r in self.forgotten
         ]
         every = set(self.to_pending + self.to_applied + self.accepted + self.forgotten + self.restored)
+        every |= set(self.restart_only)
         lines.append(f"Repair {', '.join(sorted(every))}?")
         return "\n".join(lines)
 

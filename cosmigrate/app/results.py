@@ -110,6 +110,7 @@ class PlanResult(Result):
     refused: str | None = None
     database_exists: bool = True
     deletes_documents: dict[str, int] = field(default_factory=dict)  # containers deleted that hold documents now
+    resumes: dict[str, list[str]] = field(default_factory=dict)  # revision -> where its saved data steps resume
 
     @property
     def ok(self) -> bool:
@@ -175,7 +176,8 @@ class RepairResult(Result):
 
     @property
     def nothing(self) -> bool:
-        return not (self.to_pending or self.to_applied or self.accepted or self.forgotten or self.restored)
+        changes = self.to_pending or self.to_applied or self.accepted or self.forgotten or self.restored
+        return not (changes or self.restarted)
 
 
 @dataclass(frozen=True)

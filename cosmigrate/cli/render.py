@@ -87,6 +87,8 @@ def plan(result: Any) -> None:
                 click.echo(f"    {line}")
         if revision["stopped"]:
             click.echo(f"    … the rest of {revision['file']} is data work: not simulated")
+        for said in result.resumes.get(revision["revision"], []):
+            click.echo(f"    saved from an earlier run: its {said} (repair --restart-data starts it over)")
         if revision["uncertain"]:
             click.echo("    (planned after data work that could not be simulated: a best guess)")
         for key in ("refused", "conflict"):
@@ -273,6 +275,10 @@ def repair(result: Any) -> None:
     for rev in result.to_applied:
         click.echo(f"{rev}: applied again (fix its downgrade, then cosmigrate down)")
         _data_steps(result, rev)
+    for rev in result.restarted:
+        if rev not in result.to_pending + result.to_applied:
+            click.echo(f"{rev}: pending")
+            _data_steps(result, rev)
     for rev in result.restored:
         click.echo(f"{rev}: applied again, without running it (its script is back)")
     for rev in result.accepted:
