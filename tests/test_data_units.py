@@ -184,3 +184,8 @@ def test_a_saved_data_step_is_described_by_where_it_resumes() -> None:
     assert describe_checkpoint({"identity": copy, "ranges": done, "totals": totals, "failed": failed[:1]}) == (
         "copy of orders to orders_v2 retries only the document that failed"
     )
+    finished = {"identity": transform, "ranges": done, "totals": totals, "failed": [], "done": True}
+    assert (
+        describe_checkpoint(finished)
+        == "transform of customers was done by an earlier run (1,000 documents): it does not run again"
+    )

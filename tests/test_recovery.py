@@ -13,14 +13,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.cosmos import CosmosClient, PartitionKey
 
 from cosmigrate.app import commands as command
 from cosmigrate.config import Config
+from cosmigrate.data.checkpoints import ContainerCheckpointStore
 from cosmigrate.data.deadletter import read_dead_letters
 from cosmigrate.errors import DatabaseMissing, HistoryConflict, MigrationFailed, ScriptError, UsageError
+from cosmigrate.store.history import HistoryStore
 from tests.conftest import ROOT, CliResult, copy_schema_migrations
 
 
@@ -583,13 +586,7 @@ def test_a_data_step_that_failed_on_some_documents_gives_the_others_their_points
     tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient
 ) -> None:
     """The fix is in the data; repair and up then transform only the documents that failed, not all again."""
-    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
-    (tmp_path / "002_welcome_points.py").write_text(WELCOME_POINTS_STEP)
-    config = make_config(migrations=tmp_path, backup_dir=str(tmp_path / "backups"))
-    command.up(config, target="001")
-    customers = cosmos.get_database_client(config.database).get_container_client("customers")
-    for n in range(20):
-        customers.create_item({"id": f"c{n}", "points": "unknown" if n in (4, 9) else 0})
+    config, customers = customers_at_001(tmp_path, make_config, cosmos, WELCOME_POINTS_STEP, bad=(4, 9))
 
     with pytest.raises(MigrationFailed, match=r"2 documents failed.*reads only these again"):
         command.up(config)
@@ -603,6 +600,22 @@ def test_a_data_step_that_failed_on_some_documents_gives_the_others_their_points
     applied = next(e for e in command.history(config).events if e["event"] == "applied" and e["revision"] == "002")
     [totals] = applied["detail"]["totals"]
     assert (totals["read"], totals["written"], totals["dead_lettered"]) == (20, 20, 0)
+
+
+def customers_at_001(
+    folder: Path, make_config: Callable[..., Config], cosmos: CosmosClient, second: str, bad: tuple[int, ...] = ()
+) -> tuple[Config, Any]:
+    """001 creates customers, applied, with 20 of them at 0 points ("unknown" for those in ``bad``); 002 is
+    ``second``, not applied yet. Backups and dead letters go beside ``folder``."""
+    folder.mkdir(exist_ok=True)
+    (folder / "001_customers.py").write_text(CUSTOMERS)
+    (folder / "002_second.py").write_text(second)
+    config = make_config(migrations=folder, backup_dir=str(folder.with_name(f"{folder.name}-backups")))
+    command.up(config, target="001")
+    customers = cosmos.get_database_client(config.database).get_container_client("customers")
+    for n in range(20):
+        customers.create_item({"id": f"c{n}", "points": "unknown" if n in bad else 0})
+    return config, customers
 
 
 def points_of(cosmos: CosmosClient, database: str) -> dict[str, object]:
@@ -632,13 +645,7 @@ def test_status_and_repair_say_where_data_steps_resume_and_restart_data_starts_t
     tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient
 ) -> None:
     """Someone undid a failed step's effects by hand: resuming would skip what it had done, starting over does not."""
-    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
-    (tmp_path / "002_welcome_points.py").write_text(WELCOME_POINTS_STEP)
-    config = make_config(migrations=tmp_path, backup_dir=str(tmp_path / "backups"))
-    command.up(config, target="001")
-    customers = cosmos.get_database_client(config.database).get_container_client("customers")
-    for n in range(20):
-        customers.create_item({"id": f"c{n}", "points": "unknown" if n in (4, 9) else 0})
+    config, customers = customers_at_001(tmp_path, make_config, cosmos, WELCOME_POINTS_STEP, bad=(4, 9))
     with pytest.raises(MigrationFailed):
         command.up(config)
     resumes = "transform of customers retries only the 2 documents that failed"
@@ -661,13 +668,7 @@ def test_status_and_repair_say_where_data_steps_resume_and_restart_data_starts_t
 def test_a_failed_data_step_gives_its_counts_and_dead_letter_file_in_json_and_the_history(
     tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, run_cli: Callable[..., CliResult]
 ) -> None:
-    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
-    (tmp_path / "002_welcome_points.py").write_text(WELCOME_POINTS_STEP)
-    config = make_config(migrations=tmp_path)
-    command.up(config, target="001")
-    customers = cosmos.get_database_client(config.database).get_container_client("customers")
-    for n in range(20):
-        customers.create_item({"id": f"c{n}", "points": "unknown" if n in (4, 9) else 0})
+    config, _ = customers_at_001(tmp_path, make_config, cosmos, WELCOME_POINTS_STEP, bad=(4, 9))
     env = {"COSMIGRATE_MIGRATIONS": str(tmp_path), "COSMIGRATE_BACKUP_DIR": str(tmp_path / "backups")}
     result = run_cli("up", "--json", env=env)
     assert result.code == 1
@@ -675,7 +676,7 @@ def test_a_failed_data_step_gives_its_counts_and_dead_letter_file_in_json_and_th
     failed_step = error["detail"]["failed_step"]
     assert (failed_step["read"], failed_step["written"], failed_step["dead_lettered"]) == (20, 18, 2)
     assert sorted(line["id"] for line in read_dead_letters(Path(failed_step["dead_letter"]))) == ["c4", "c9"]
-    assert (error["revision"], error["file"]) == ("002", "002_welcome_points.py")
+    assert (error["revision"], error["file"]) == ("002", "002_second.py")
     event = next(e for e in command.history(config).events if e["event"] == "failed")
     assert event["detail"]["failed_step"] == failed_step
 
@@ -683,13 +684,7 @@ def test_a_failed_data_step_gives_its_counts_and_dead_letter_file_in_json_and_th
 def test_plan_shows_saved_data_steps_of_a_repaired_revision_and_restart_data_drops_them(
     tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, run_cli: Callable[..., CliResult]
 ) -> None:
-    (tmp_path / "001_customers.py").write_text(CUSTOMERS)
-    (tmp_path / "002_welcome_points.py").write_text(WELCOME_POINTS_STEP)
-    config = make_config(migrations=tmp_path, backup_dir=str(tmp_path / "backups"))
-    command.up(config, target="001")
-    customers = cosmos.get_database_client(config.database).get_container_client("customers")
-    for n in range(20):
-        customers.create_item({"id": f"c{n}", "points": "unknown" if n in (4, 9) else 0})
+    config, _ = customers_at_001(tmp_path, make_config, cosmos, WELCOME_POINTS_STEP, bad=(4, 9))
     with pytest.raises(MigrationFailed):
         command.up(config)
     assert command.repair(config, YES).to_pending == ["002"]  # pending now, its checkpoint kept
@@ -706,3 +701,50 @@ def test_plan_shows_saved_data_steps_of_a_repaired_revision_and_restart_data_dro
     ]
     assert "saved from an earlier run" not in run_cli("plan", env=env).stdout
     assert run_cli("repair", "--restart-data", "--yes", env=env).stdout.strip() == "nothing to repair"
+
+
+TWO_STEPS = script(
+    "002",
+    "001",
+    "    def welcome(doc):\n"
+    "        doc['points'] = doc['points'] + 100  # not idempotent\n"
+    "        return doc\n\n"
+    "    op.transform_items('customers', welcome)\n"
+    "    if not op.planning and not os.path.exists(os.environ['READY_FILE']):\n"
+    "        raise RuntimeError('the second step is not ready')\n"
+    "    op.create_container('loyalty', partition_key='/id')",
+    "    op.delete_container('loyalty')",
+    top="import os\n",
+    doc="Welcome points, then a loyalty container.",
+)
+
+
+def test_a_finished_data_step_does_not_run_again_when_a_later_step_of_its_revision_failed(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ready = tmp_path / "ready"
+    monkeypatch.setenv("READY_FILE", str(ready))
+    config, _ = customers_at_001(tmp_path / "migrations", make_config, cosmos, TWO_STEPS)
+    with pytest.raises(MigrationFailed, match="the second step is not ready"):
+        command.up(config)
+    assert set(points_of(cosmos, config.database).values()) == {100}
+    [failed] = command.status(config).failed
+    assert "transform of customers was done by an earlier run (20 documents): it does not run again" in str(
+        failed.next_step
+    )
+
+    ready.touch()
+    command.repair(config, YES)
+    assert [s.revision for s in command.up(config).steps] == ["002"]
+    assert set(points_of(cosmos, config.database).values()) == {100}  # not 200: the step did not run again
+    history = HistoryStore(cosmos.get_database_client(config.database), config.history_container)
+    assert ContainerCheckpointStore(history.container).under() == {}  # recorded applied: its checkpoint is cleared
+
+    # down and up again: a new application, so the step runs again (a checkpoint left by a crash is no excuse)
+    command.down(config, confirm=YES)
+    ContainerCheckpointStore(history.container).save(
+        "002:up:stale", {"identity": {"operation": "transform"}, "ranges": [], "done": True}
+    )
+    command.up(config)
+    assert set(points_of(cosmos, config.database).values()) == {200}
+    assert ContainerCheckpointStore(history.container).under() == {}

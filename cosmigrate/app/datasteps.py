@@ -2,9 +2,13 @@
 (``cosmigrate.data``) behind ``op.transform_items`` and ``op.copy_container``, wired to the run's lock,
 history and progress.
 
-One per revision: the backup folder and the checkpoint keys carry the revision, so an interrupted transform
-resumes from its checkpoint when the same revision runs again (after ``repair``, or by itself when the
-revision is idempotent), and two revisions transforming one container never share progress.
+One per revision and direction: the backup folder and the checkpoint keys carry the revision (the keys also the
+direction), so an interrupted transform resumes from its checkpoint when the same revision runs again (after
+``repair``, or by itself when the revision is idempotent), and two revisions transforming one container never
+share progress. A data step that finished keeps its checkpoint, marked done, until its revision is recorded
+applied (or reverted): when a later step of the revision fails, running the revision again does not run the
+finished step a second time. The runner clears a revision's checkpoints once its outcome is recorded, and when
+it starts the revision afresh (never applied, or reverted since).
 """
 
 from __future__ import annotations
@@ -42,12 +46,15 @@ class RunData:
         revision: str,
         history: HistoryStore,
         *,
+        direction: str = "up",
         should_continue: Callable[[], None] | None = None,
         backup: bool = True,
         progress: bool = True,
     ) -> None:
         self.config = config
         self.revision = revision
+        self.direction = direction
+        self._steps = 0  # data steps of this revision so far, in the order the script asks for them
         self.history = history
         self.should_continue = should_continue
         self.backup = backup
@@ -84,7 +91,11 @@ class RunData:
         return ProgressRenderer(logs.STDERR, interval=5.0) if self.progress else None  # type: ignore[arg-type]
 
     def _key(self, kind: str, container: str, query: str | None, parameters: Any) -> str:
-        return f"{self.revision}:{kind}:{container}:{query_fingerprint(query or '', parameters)}"
+        """The checkpoint key of the revision's next data step: its place among them too, since two steps over
+        the same container and query must not share one (a finished step's stays until the revision ends)."""
+        self._steps += 1
+        fingerprint = query_fingerprint(query or "", parameters)
+        return f"{self.revision}:{self.direction}:{self._steps}:{kind}:{container}:{fingerprint}"
 
     def transform(self, database: DatabaseProxy, operation: TransformItems) -> dict[str, Any]:
         container = database.get_container_client(operation.container_id)
@@ -102,6 +113,7 @@ class RunData:
                 dead_letter=dead_letter,
                 on_progress=renderer,
                 should_continue=self.should_continue,
+                keep_done=True,
                 **operation.options,
             )
         finally:
@@ -129,6 +141,7 @@ class RunData:
                 on_progress=renderer,
                 should_continue=self.should_continue,
                 index_timeout=options.pop("index_timeout", self.config.index_timeout),
+                keep_done=True,
                 **options,
             )
         finally:

@@ -18,6 +18,7 @@ A ``up`` with nothing to do takes no lock and costs two reads.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from azure.cosmos import DatabaseProxy
@@ -29,6 +30,7 @@ from cosmigrate.app.runner import Runner
 from cosmigrate.app.state import Evaluation, evaluate, refuse
 from cosmigrate.config import Config
 from cosmigrate.data import checkpoints
+from cosmigrate.data.checkpoints import ContainerCheckpointStore
 from cosmigrate.errors import DefinitionConflict, PreconditionRefused, ScriptError, UsageError
 from cosmigrate.model.documents import holding
 from cosmigrate.model.state import DatabaseState
@@ -229,7 +231,14 @@ def _run(
                     database,
                     index_timeout=config.index_timeout,
                     on_progress=on_progress,
-                    data=RunData(config, script.revision, history, should_continue=lease.check, backup=backup),
+                    data=RunData(
+                        config,
+                        script.revision,
+                        history,
+                        direction=direction,
+                        should_continue=lease.check,
+                        backup=backup,
+                    ),
                     before_effect=before_effect,
                 )
                 return Operations(
@@ -241,7 +250,10 @@ def _run(
                     history_container=config.history_container,
                 )
 
-            steps = Runner(lease, make_op, config.redact, config.x).run(planned, direction, snapshot.records)
+            forget = partial(checkpoints.forget, history.container)
+            saved = frozenset(key.split(":", 1)[0] for key in ContainerCheckpointStore(history.container).under())
+            runner = Runner(lease, make_op, config.redact, config.x, forget_data=forget, saved_data=saved)
+            steps = runner.run(planned, direction, snapshot.records)
         finally:
             lease.release()
     current: str | None = planned[-1].revision

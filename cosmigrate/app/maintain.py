@@ -125,10 +125,8 @@ def repair(
 
 def _restart(history: HistoryStore, revisions: set[str]) -> list[str]:
     """Drop the checkpoints of these revisions' data steps: their next run starts over."""
-    store = checkpoints.ContainerCheckpointStore(history.container)
     for revision in sorted(revisions):
-        for key in checkpoints.keys_of(history.container, revision):
-            store.clear(key)
+        checkpoints.forget(history.container, revision)
         log.info("data steps start over", revision=revision)
     return sorted(revisions)
 

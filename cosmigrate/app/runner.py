@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from azure.cosmos import exceptions as cosmos_errors
@@ -36,6 +36,7 @@ from cosmigrate.store.records import Event, Record, now_iso, source_document, so
 
 log = logs.LOG
 Direction = Literal["up", "down"]
+DATA_KINDS = frozenset({"transform_items", "copy_container"})  # steps that keep checkpoints
 BATCH_DOCUMENTS = 90
 BATCH_BYTES = 1_500_000
 
@@ -80,13 +81,18 @@ class Runner:
         make_op: Callable[[Script, Callable[[], None]], Operations],
         redact: Callable[[str], str],
         x: Mapping[str, str],
+        forget_data: Callable[[str], object] | None = None,
+        saved_data: frozenset[str] = frozenset(),
     ) -> None:
         self.lease = lease
         self.make_op = make_op
         self.redact = redact
         self.x = dict(x)
+        self.forget_data = forget_data  # clears a revision's saved data steps (their checkpoints)
+        self.saved_data = saved_data  # revisions that had saved data steps when the run began
         self.results: list[StepResult] = []
         self._pending: list[dict[str, Any]] = []  # the end of the last revision, written with the next start
+        self._ended: list[str] = []  # revisions whose end is in _pending: their data steps are forgotten once written
 
     def run(self, plan: list[Script], direction: Direction, records: Mapping[str, Record]) -> list[StepResult]:
         try:
@@ -126,6 +132,17 @@ class Runner:
         for chunk in batches([*self._pending, *(documents or [])]):
             self.lease.commit(chunk)
         self._pending = []
+        ended, self._ended = self._ended, []
+        for revision in ended:  # recorded applied or reverted: its finished data steps are done with
+            self._forget(revision)
+
+    def _forget(self, revision: str) -> None:
+        if self.forget_data is None:
+            return
+        try:
+            self.forget_data(revision)
+        except Exception as exc:  # harmless: cleared again when the revision next starts afresh
+            log.warning("could not clear the revision's data checkpoints", revision=revision, error=one_line(exc))
 
     def _event(self, kind: str, revision: str, direction: Direction, **detail: Any) -> dict[str, Any]:
         return Event.new(
@@ -152,6 +169,10 @@ class Runner:
             source=previous.source if previous else None,
         )
         start = [record.to_document()]
+        fresh = direction == "up" and (previous is None or previous.state in ("reverted", "forgotten"))
+        if fresh and script.revision in self.saved_data:
+            # applied afresh: anything saved under its number is from an application that ended (or another script)
+            self._forget(script.revision)
         if resumed and previous is not None:
             # a run killed outright left no error: what the history can say is that its lock expired
             why = previous.error or (
@@ -176,6 +197,8 @@ class Runner:
             refused = self._event("refused", script.revision, direction, reason=str(refusal))
             if written:
                 back = previous or Record(script.revision, script.description, script.checksum, "pending")
+                if direction == "up" and back.state != "pending":  # not applied; its finished data steps count
+                    back = replace(back, state="pending")  # (a "reverted" record would have them cleared)
                 self._flush([back.to_document(), refused])
             else:
                 self._pending.append(refused)
@@ -205,6 +228,8 @@ class Runner:
                 self._event("reverted", script.revision, direction, duration_s=duration, **record.result),
             ]
         self._pending += [self._event("forced", script.revision, direction, **forced) for forced in op.forced]
+        if script.revision in self.saved_data or any(c.kind in DATA_KINDS for c in op.changes):
+            self._ended.append(script.revision)
         if len(self._pending) >= BATCH_DOCUMENTS:
             self._flush()
         return StepResult(

@@ -99,8 +99,13 @@ def of_revisions(container: ContainerProxy, revisions: Iterable[str]) -> dict[st
     return {r: lines for r, lines in said.items() if lines}
 
 
-def keys_of(container: ContainerProxy, revision: str) -> list[str]:
-    return sorted(ContainerCheckpointStore(container).under(f"{revision}:"))
+def forget(container: ContainerProxy, revision: str) -> list[str]:
+    """Clear every saved data step of a revision (both directions); returns their keys."""
+    store = ContainerCheckpointStore(container)
+    keys = sorted(store.under(f"{revision}:"))
+    for key in keys:
+        store.clear(key)
+    return keys
 
 
 def describe(state: dict[str, Any]) -> str:
@@ -114,6 +119,8 @@ def describe(state: dict[str, Any]) -> str:
     failed = state.get("failed") or []
     done = sum(int(totals.get(k) or 0) for k in ("written", "unchanged", "deleted", "dead_lettered")) - len(failed)
     finished = all(r.get("finished") for r in state.get("ranges") or [])
+    if state.get("done"):
+        return f"{what} was done by an earlier run ({documents(done)}): it does not run again"
     those = "the document" if len(failed) == 1 else f"the {documents(len(failed))}"
     if finished and failed:
         return f"{what} retries only {those} that failed"

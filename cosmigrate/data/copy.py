@@ -92,6 +92,7 @@ def copy_container(
     load_with_indexing_off: bool = False,
     index_timeout: float = 3600,
     indexing_policy: dict[str, Any] | None = None,
+    keep_done: bool = False,
 ) -> Totals:
     """Copy every document of ``source`` (or every result of ``query``) into ``target``, which must exist.
 
@@ -109,6 +110,7 @@ def copy_container(
     target had when the copy first started (kept in the checkpoint, so a resumed copy restores that one and not
     ``none``) — and the copy waits up to ``index_timeout`` seconds for the index transformation to finish.
     Pass ``indexing_policy`` when running without checkpoints: after a kill, the target's stored policy is ``none``.
+    ``keep_done`` keeps the finished copy's checkpoint, marked done, as :func:`transform_items` does.
 
     At the end the target's count must equal the documents read minus those left out or dead-lettered
     (:class:`~cosmigrate.data.errors.CountMismatch` otherwise: e.g. two source documents mapped to one id and
@@ -141,9 +143,12 @@ def copy_container(
         dead_letter=dead_letter,
         on_progress=on_progress,
         should_continue=should_continue,
+        keep_done=keep_done,
     )
     read_properties(target)  # a missing target stops here, not as one dead letter per document
     saved = engine.restore()
+    if engine.done_before:  # an earlier run went through everything and indexed the target (keep_done)
+        return engine.run()
     target_database = DatabaseProxy(target.client_connection, database_id(target))
     if load_with_indexing_off:
         saved["indexingPolicy"] = _indexing_off(target_database, target, indexing_policy or saved.get("indexingPolicy"))

@@ -309,6 +309,7 @@ class Engine:
         dead_letter: Path | None,
         on_progress: Callable[[Progress], None] | None,
         should_continue: Callable[[], None] | None,
+        keep_done: bool = False,
     ) -> None:
         _validate(concurrency, page_size, max_ru_per_second, priority, max_failures, checkpoint_every)
         self.operation = operation
@@ -322,6 +323,7 @@ class Engine:
         self.checkpoints = checkpoints
         self.checkpoint_key = checkpoint_key
         self.checkpoint_every = checkpoint_every
+        self.keep_done = keep_done
         self.identity = identity
         self.on_progress = on_progress
         self.should_continue = should_continue
@@ -348,6 +350,7 @@ class Engine:
         self._failed_complete = True  # False once more than RETRY_LIMIT failed: a re-run cannot retry them alone
         self._retry: list[dict[str, Any]] = []  # documents an earlier run failed on, read again by id in this one
         self._retry_page: _Page | None = None
+        self._done_before = False  # the checkpoint says an earlier run went through everything (keep_done)
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=2 * page_size)
@@ -360,6 +363,11 @@ class Engine:
 
     # ---- the run -------------------------------------------------------------------------------------------
 
+    @property
+    def done_before(self) -> bool:
+        """After :meth:`restore`: an earlier run with this key went through everything (``keep_done``)."""
+        return self._done_before
+
     def restore(self) -> dict[str, Any]:
         """Load the checkpoint (or read the feed ranges when there is none); returns the operation's own saved
         state (``extra_state``), which a caller may change before :meth:`run` (it is saved with every checkpoint)."""
@@ -371,6 +379,9 @@ class Engine:
     def run(self, total: int | None = None) -> Totals:
         self.restore()
         self._started = time.monotonic()
+        if self._done_before:  # kept, marked done, by a run that went through everything (keep_done)
+            log.info(f"{self.operation} was done by an earlier run: not run again", container=self.source.id)
+            return self.totals()
         self._pending_ranges.extend(s for s in self._ranges if not s.finished)
         readers = [
             threading.Thread(target=self._reader, name=f"cosmigrate-read-{i}", daemon=True)
@@ -402,7 +413,7 @@ class Engine:
             raise self._error
         failed = totals.dead_lettered > self.max_failures
         retry_alone = failed and self._failed_complete and self.checkpoints is not None
-        self._finish_checkpoint(keep=retry_alone)
+        self._finish_checkpoint(keep=retry_alone, done=self.keep_done and not failed)
         self._report(total, finished=True)
         if failed:
             again = (
@@ -420,14 +431,14 @@ class Engine:
             )
         return totals
 
-    def _finish_checkpoint(self, keep: bool) -> None:
-        """After a full pass: clear the checkpoint, or keep it (every range finished, the failed documents
-        listed) so that a re-run retries only those."""
+    def _finish_checkpoint(self, keep: bool, done: bool) -> None:
+        """After a full pass: clear the checkpoint; or keep it, every range finished, with the failed documents
+        listed so that a re-run retries only those, or marked done so that a re-run does nothing."""
         if self.checkpoints is None:
             return
         try:
-            if keep:
-                self._save_checkpoint()
+            if keep or done:
+                self._save_checkpoint(done=done)
             else:
                 self.checkpoints.clear(self.checkpoint_key)
         except Exception as exc:  # harmless: a re-run then goes over every document (or finds nothing to read)
@@ -718,6 +729,7 @@ class Engine:
         self._restored_ru = totals.ru
         self._restored_seconds = totals.seconds
         self.extra_state = dict(state.get("extra") or {})
+        self._done_before = bool(state.get("done"))
         log.info(
             f"{self.operation} resumes from its checkpoint",
             container=self.source.id,
@@ -726,7 +738,7 @@ class Engine:
             ranges_left=sum(1 for r in self._ranges if not r.finished),
         )
 
-    def _save_checkpoint(self) -> None:
+    def _save_checkpoint(self, done: bool = False) -> None:
         if self.checkpoints is None:
             return
         with self._lock:
@@ -739,6 +751,7 @@ class Engine:
                 "totals": self._totals_of(counts).to_dict(),
                 "failed": None if failed is None else [*failed, *failed_ahead],
                 "extra": self.extra_state,
+                "done": done,
             }
         self.checkpoints.save(self.checkpoint_key, state)
 
@@ -979,6 +992,7 @@ def transform_items(
     dead_letter: Path | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     should_continue: Callable[[], None] | None = None,
+    keep_done: bool = False,
 ) -> Totals:
     """Apply ``fn`` to every document of ``container`` (or every result of ``query``) and write the results back.
 
@@ -1010,7 +1024,9 @@ def transform_items(
     With ``checkpoints``, progress is saved every ``checkpoint_every`` finished pages under ``checkpoint_key``
     (default: derived from the container and the query; pass one per migration, e.g. its revision, when two
     migrations transform the same container) and a re-run with the same key resumes there; the checkpoint is
-    cleared when the run went through every document with no more than ``max_failures`` failed.
+    cleared when the run went through every document with no more than ``max_failures`` failed, unless
+    ``keep_done``: then it is kept, marked done, and a re-run with the same key does nothing (for a caller that
+    clears it once its whole unit of work is recorded, as cosmigrate's runner does per revision).
     ``should_continue()`` is called between pages; if it raises, the run stops (threads joined, finished pages
     checkpointed) and its exception propagates.
     ``on_progress`` receives a :class:`~cosmigrate.data.progress.Progress` about twice a second.
@@ -1038,5 +1054,6 @@ def transform_items(
         dead_letter=dead_letter,
         on_progress=on_progress,
         should_continue=should_continue,
+        keep_done=keep_done,
     )
     return engine.run(engine.estimated_total())
