@@ -25,6 +25,7 @@ from cosmigrate.data.deadletter import read_dead_letters
 from cosmigrate.errors import DatabaseMissing, HistoryConflict, MigrationFailed, ScriptError, UsageError
 from cosmigrate.store.history import HistoryStore
 from tests.conftest import ROOT, CliResult, copy_schema_migrations
+from tests.harness.data import all_documents
 
 
 def YES(_question: str) -> bool:
@@ -659,7 +660,7 @@ def test_status_and_repair_say_where_data_steps_resume_and_restart_data_starts_t
         command.repair(config, lambda question: asked.append(question) or False)
     assert f"when it runs again, its {resumes}" in asked[0] and "repair --restart-data" in asked[0]
     repaired = command.repair(config, lambda question: asked.append(question) or True, restart_data=True)
-    assert f"its data steps start over (dropped: where its {resumes})" in asked[1]
+    assert f"its data steps start over, dropping what was saved: its {resumes}" in asked[1]
     assert (repaired.to_pending, repaired.restarted, repaired.resumes) == (["002"], ["002"], {})
     command.up(config)
     assert points_of(cosmos, config.database) == {f"c{n}": 100 for n in range(20)}
@@ -747,4 +748,29 @@ def test_a_finished_data_step_does_not_run_again_when_a_later_step_of_its_revisi
     )
     command.up(config)
     assert set(points_of(cosmos, config.database).values()) == {200}
+    assert ContainerCheckpointStore(history.container).under() == {}
+
+
+def test_another_migration_under_a_failed_revisions_number_runs_its_own_data_steps(
+    tmp_path: Path, make_config: Callable[..., Config], cosmos: CosmosClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished step of the failed script is no reason to skip a step of the script that replaced it."""
+    monkeypatch.setenv("READY_FILE", str(tmp_path / "never"))
+    config, _ = customers_at_001(tmp_path / "migrations", make_config, cosmos, TWO_STEPS)
+    with pytest.raises(MigrationFailed):
+        command.up(config)
+    (tmp_path / "migrations" / "002_second.py").write_text(
+        script(
+            "002",
+            "001",
+            "    op.transform_items('customers', lambda doc: {**doc, 'tier': 'gold'})",
+            doc="Set every customer's tier to gold.",
+        )
+    )
+    command.repair(config, YES)
+    assert command.plan(config).resumes == {}  # nothing saved belongs to this migration
+    command.up(config)
+    customers = cosmos.get_database_client(config.database).get_container_client("customers")
+    assert {d.get("tier") for d in all_documents(customers).values()} == {"gold"}
+    history = HistoryStore(cosmos.get_database_client(config.database), config.history_container)
     assert ContainerCheckpointStore(history.container).under() == {}

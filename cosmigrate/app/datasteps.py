@@ -25,6 +25,7 @@ from cosmigrate.config import Config
 from cosmigrate.data import (
     ContainerCheckpointStore,
     ProgressRenderer,
+    checkpoints,
     copy_container,
     export_containers,
     transform_items,
@@ -47,6 +48,7 @@ class RunData:
         history: HistoryStore,
         *,
         direction: str = "up",
+        description: str = "",
         should_continue: Callable[[], None] | None = None,
         backup: bool = True,
         progress: bool = True,
@@ -54,6 +56,7 @@ class RunData:
         self.config = config
         self.revision = revision
         self.direction = direction
+        self.prefix = checkpoints.prefix(revision, description)
         self._steps = 0  # data steps of this revision so far, in the order the script asks for them
         self.history = history
         self.should_continue = should_continue
@@ -95,7 +98,7 @@ class RunData:
         the same container and query must not share one (a finished step's stays until the revision ends)."""
         self._steps += 1
         fingerprint = query_fingerprint(query or "", parameters)
-        return f"{self.revision}:{self.direction}:{self._steps}:{kind}:{container}:{fingerprint}"
+        return f"{self.prefix}{self.direction}:{self._steps}:{kind}:{container}:{fingerprint}"
 
     def transform(self, database: DatabaseProxy, operation: TransformItems) -> dict[str, Any]:
         container = database.get_container_client(operation.container_id)

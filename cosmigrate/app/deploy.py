@@ -30,7 +30,6 @@ from cosmigrate.app.runner import Runner
 from cosmigrate.app.state import Evaluation, evaluate, refuse
 from cosmigrate.config import Config
 from cosmigrate.data import checkpoints
-from cosmigrate.data.checkpoints import ContainerCheckpointStore
 from cosmigrate.errors import DefinitionConflict, PreconditionRefused, ScriptError, UsageError
 from cosmigrate.model.documents import holding
 from cosmigrate.model.state import DatabaseState
@@ -204,7 +203,7 @@ def _run(
         result, live = _plan(planned, direction, database if exists else None, config)
         if dry_run:
             doomed = destructive(result, live, _counting(database)) if exists else []
-            revisions = [script.revision for script in planned]
+            revisions = {script.revision: script.description for script in planned}
             resumes = checkpoints.of_revisions(history.container, revisions) if snapshot.exists else {}
             return _plan_result(config, direction, where, scripts, evaluation, result, exists, doomed, resumes)
         if direction == "down":
@@ -236,6 +235,7 @@ def _run(
                         script.revision,
                         history,
                         direction=direction,
+                        description=script.description,
                         should_continue=lease.check,
                         backup=backup,
                     ),
@@ -251,7 +251,7 @@ def _run(
                 )
 
             forget = partial(checkpoints.forget, history.container)
-            saved = frozenset(key.split(":", 1)[0] for key in ContainerCheckpointStore(history.container).under())
+            saved = checkpoints.saved_revisions(history.container)
             runner = Runner(lease, make_op, config.redact, config.x, forget_data=forget, saved_data=saved)
             steps = runner.run(planned, direction, snapshot.records)
         finally:

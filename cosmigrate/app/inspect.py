@@ -46,8 +46,8 @@ def status(config: Config) -> StatusResult:
 def with_data_steps(history: HistoryStore, views: list[RevisionView]) -> list[RevisionView]:
     """A failed or interrupted revision's next step also says where its data steps resume (one more read, only
     when some revision is stuck): running it again does not start them over unless told to."""
-    stuck = [v.revision for v in views if v.state in ("failed", "interrupted")]
-    saved = checkpoints.of_revisions(history.container, stuck) if stuck else {}
+    stuck = {v.revision: v.description for v in views if v.state in ("failed", "interrupted")}
+    saved = checkpoints.of_revisions(history.container, stuck)
     return [
         replace(
             v,

@@ -84,8 +84,8 @@ def repair(
         decided = _decide(scripts, evaluation, snapshot, set(accept), history)
         # pending revisions too: a failed one repaired earlier keeps its data steps' checkpoints until it runs
         pending = [v.revision for v in evaluation.views if v.state == "pending"] if restart_data else []
-        stuck = decided.to_pending + decided.to_applied + pending
-        decided.resumes = checkpoints.of_revisions(history.container, stuck) if stuck else {}
+        stuck = {r: scripts.by_revision[r].description for r in decided.to_pending + decided.to_applied + pending}
+        decided.resumes = checkpoints.of_revisions(history.container, stuck)
         decided.restart = restart_data
         decided.restart_only = [r for r in pending if r in decided.resumes]
         if decided.nothing and not decided.refused:
@@ -197,7 +197,7 @@ class _Decision:
     def _data_lines(self, revision: str) -> list[str]:
         saved = self.resumes.get(revision, [])
         if self.restart:
-            return [f"    its data steps start over (dropped: where its {said})" for said in saved]
+            return [f"    its data steps start over, dropping what was saved: its {said}" for said in saved]
         lines = [f"    when it runs again, its {said}" for said in saved]
         if saved:
             lines.append("    (to start its data steps over instead, e.g. after undoing them: repair --restart-data)")

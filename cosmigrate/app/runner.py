@@ -26,6 +26,7 @@ from typing import Any, Literal
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate import logs
+from cosmigrate.data import checkpoints
 from cosmigrate.data.errors import ItemsFailed
 from cosmigrate.errors import CosmigrateError, MigrationFailed, PreconditionRefused
 from cosmigrate.ops.facade import Operations
@@ -82,14 +83,14 @@ class Runner:
         redact: Callable[[str], str],
         x: Mapping[str, str],
         forget_data: Callable[[str], object] | None = None,
-        saved_data: frozenset[str] = frozenset(),
+        saved_data: Mapping[str, set[str]] | None = None,
     ) -> None:
         self.lease = lease
         self.make_op = make_op
         self.redact = redact
         self.x = dict(x)
         self.forget_data = forget_data  # clears a revision's saved data steps (their checkpoints)
-        self.saved_data = saved_data  # revisions that had saved data steps when the run began
+        self.saved_data = saved_data or {}  # revision -> tags of its data steps saved when the run began
         self.results: list[StepResult] = []
         self._pending: list[dict[str, Any]] = []  # the end of the last revision, written with the next start
         self._ended: list[str] = []  # revisions whose end is in _pending: their data steps are forgotten once written
@@ -170,8 +171,9 @@ class Runner:
         )
         start = [record.to_document()]
         fresh = direction == "up" and (previous is None or previous.state in ("reverted", "forgotten"))
-        if fresh and script.revision in self.saved_data:
-            # applied afresh: anything saved under its number is from an application that ended (or another script)
+        tags = self.saved_data.get(script.revision, set())
+        if tags and (fresh or tags != {checkpoints.tag(script.description)}):
+            # applied afresh, or another migration under its number: what is saved under it is not this run's
             self._forget(script.revision)
         if resumed and previous is not None:
             # a run killed outright left no error: what the history can say is that its lock expired

@@ -10,8 +10,9 @@ container): checkpoints live there in their own logical partition, ``"checkpoint
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -88,14 +89,35 @@ class ContainerCheckpointStore:
         return resilient(f"read checkpoints {prefix}*", read)
 
 
-def of_revisions(container: ContainerProxy, revisions: Iterable[str]) -> dict[str, list[str]]:
-    """What the saved data steps of these revisions will do when they run again, in words, by revision (only
-    revisions that have any). The runner keys a revision's checkpoints ``<revision>:…``."""
-    wanted = list(revisions)
-    if not wanted:
+def tag(description: str) -> str:
+    """Which migration a revision number holds, in a checkpoint key: a script replaced by another migration
+    under the same number (another description) never takes over the first one's saved data steps."""
+    return hashlib.sha256(description.encode()).hexdigest()[:8]
+
+
+def prefix(revision: str, description: str) -> str:
+    """The start of every checkpoint key of this revision's data steps (``<revision>:<tag>:…``)."""
+    return f"{revision}:{tag(description)}:"
+
+
+def saved_revisions(container: ContainerProxy) -> dict[str, set[str]]:
+    """Every revision with saved data steps, and the tags they were saved under (one query)."""
+    found: dict[str, set[str]] = {}
+    for key in ContainerCheckpointStore(container).under():
+        revision, _, rest = key.partition(":")
+        found.setdefault(revision, set()).add(rest.partition(":")[0])
+    return found
+
+
+def of_revisions(container: ContainerProxy, revisions: Mapping[str, str]) -> dict[str, list[str]]:
+    """What the saved data steps of these revisions (revision → its script's description) will do when they
+    run again, in words, by revision (only revisions that have any)."""
+    if not revisions:
         return {}
     saved = ContainerCheckpointStore(container).under()
-    said = {r: [describe(s) for k, s in sorted(saved.items()) if k.startswith(f"{r}:")] for r in wanted}
+    said = {
+        r: [describe(s) for k, s in sorted(saved.items()) if k.startswith(prefix(r, d))] for r, d in revisions.items()
+    }
     return {r: lines for r, lines in said.items() if lines}
 
 
