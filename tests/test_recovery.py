@@ -340,6 +340,8 @@ def test_history_and_logs_say_what_a_revision_was_in_words(
     assert "None" not in table.stdout and "{" not in table.stdout and "'" not in table.stdout
     lines = {line.split()[1]: line for line in table.stdout.splitlines()}
     assert lines["repaired"].endswith("was=running going up now=pending")
+    [repaired] = [e for e in command.history(config).events if e["event"] == "repaired"]
+    assert repaired["detail"]["was"] == "running going up"  # a killed run left no reason: none is made up
     assert (
         "was=(checksum=sha256:" in lines["accepted"] and 'description="Create customers.") now=(' in lines["accepted"]
     )
@@ -662,6 +664,9 @@ def test_status_and_repair_say_where_data_steps_resume_and_restart_data_starts_t
     repaired = command.repair(config, lambda question: asked.append(question) or True, restart_data=True)
     assert f"its data steps start over, dropping what was saved: its {resumes}" in asked[1]
     assert (repaired.to_pending, repaired.restarted, repaired.resumes) == (["002"], ["002"], {})
+    [event] = [e for e in command.history(config).events if e["event"] == "repaired"]
+    assert event["detail"]["was"].startswith("failed going up: ItemsFailed: transform of container customers")
+    assert event["detail"]["data_restarted"] == [resumes]
     command.up(config)
     assert points_of(cosmos, config.database) == {f"c{n}": 100 for n in range(20)}
 
@@ -702,6 +707,8 @@ def test_plan_shows_saved_data_steps_of_a_repaired_revision_and_restart_data_dro
     ]
     assert "saved from an earlier run" not in run_cli("plan", env=env).stdout
     assert run_cli("repair", "--restart-data", "--yes", env=env).stdout.strip() == "nothing to repair"
+    [event] = [e for e in command.history(config).events if (e.get("detail") or {}).get("data_restarted")]
+    assert event["detail"]["data_restarted"] == ["transform of customers retries only the 2 documents that failed"]
 
 
 TWO_STEPS = script(

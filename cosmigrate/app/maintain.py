@@ -123,6 +123,11 @@ def repair(
     return result
 
 
+def _was(record: Record, direction: str) -> str:
+    """``interrupted going up: <why>``, without a reason when none was recorded (a killed run)."""
+    return f"{record.state} going {direction}: {record.error}" if record.error else f"{record.state} going {direction}"
+
+
 def _restart(history: HistoryStore, revisions: set[str]) -> list[str]:
     """Drop the checkpoints of these revisions' data steps: their next run starts over."""
     for revision in sorted(revisions):
@@ -203,6 +208,10 @@ class _Decision:
             lines.append("    (to start its data steps over instead, e.g. after undoing them: repair --restart-data)")
         return lines
 
+    def restarting(self, revision: str) -> dict[str, Any]:
+        """For the repaired event: the saved data steps that --restart-data drops, in words."""
+        return {"data_restarted": self.resumes[revision]} if self.restart and revision in self.resumes else {}
+
     def documents(self, scripts: ScriptSet, snapshot: Snapshot, lease: Lease, asked: _Decision) -> list[dict[str, Any]]:
         """The writes, limited to what was shown and asked about (and is still so under the lock)."""
         records = snapshot.records
@@ -210,14 +219,18 @@ class _Decision:
         extra: list[dict[str, Any]] = []
         for revision in set(self.to_pending) & set(asked.to_pending):
             record = final[revision] = records[revision]
-            was = f"{record.state} going up: {record.error}"
+            was = _was(record, "up")
             record.state, record.error, record.lease_id = "pending", None, None
-            extra.append(_event("repaired", revision, lease, was=was, now="pending"))
+            extra.append(_event("repaired", revision, lease, was=was, now="pending", **asked.restarting(revision)))
         for revision in set(self.to_applied) & set(asked.to_applied):
             record = final[revision] = records[revision]
-            was = f"{record.state} going down: {record.error}"
+            was = _was(record, "down")
             record.state, record.error, record.lease_id, record.direction = "applied", None, None, "up"
-            extra.append(_event("repaired", revision, lease, was=was, now="applied"))
+            extra.append(_event("repaired", revision, lease, was=was, now="applied", **asked.restarting(revision)))
+        for revision in asked.restart_only:  # still pending: no record changes, the event says what was dropped
+            if revision not in records or records[revision].state == "pending":
+                detail = asked.restarting(revision)
+                extra.append(_event("repaired", revision, lease, was="pending", now="pending", **detail))
         for revision in set(self.restored) & set(asked.restored):
             record = final[revision] = records[revision]
             was = f"forgotten while {record.forgotten_was}"
