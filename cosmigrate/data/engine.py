@@ -664,10 +664,11 @@ class Engine:
         self._handled(page, Outcome.DEAD, address, failed=True)
 
     def _handled(self, page: _Page, outcome: Outcome, address: dict[str, Any], failed: bool = False) -> None:
+        key = identity(address)  # serialised before taking the lock every writer shares
         with self._lock:
             self._live.add(outcome)
             page.counts.add(outcome)
-            page.handled.append(identity(address))
+            page.handled.append(key)
             if failed:
                 page.failed.append(address)
             page.pending -= 1
