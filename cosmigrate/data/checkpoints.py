@@ -74,17 +74,25 @@ class ContainerCheckpointStore:
 
     def under(self, prefix: str = "") -> dict[str, dict[str, Any]]:
         """Every saved state whose key starts with ``prefix``, by key (one query in the checkpoints' partition)."""
+        documents = self._query("c.id, c.state", prefix)
+        return {str(d["id"]): dict(d["state"]) for d in documents if isinstance(d.get("state"), dict)}
 
-        def read() -> dict[str, dict[str, Any]]:
+    def ids(self, prefix: str = "") -> list[str]:
+        """The keys that start with ``prefix``, without their states (which list up to thousands of documents)."""
+        return sorted(str(d["id"]) for d in self._query("c.id", prefix))
+
+    def _query(self, fields: str, prefix: str) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
             try:
-                documents = self.container.query_items(
-                    "SELECT c.id, c.state FROM c WHERE c.scope = @scope AND STARTSWITH(c.id, @prefix)",
-                    parameters=[{"name": "@scope", "value": self.scope}, {"name": "@prefix", "value": prefix}],
-                    partition_key=self.scope,
+                return list(
+                    self.container.query_items(
+                        f"SELECT {fields} FROM c WHERE c.scope = @scope AND STARTSWITH(c.id, @prefix)",
+                        parameters=[{"name": "@scope", "value": self.scope}, {"name": "@prefix", "value": prefix}],
+                        partition_key=self.scope,
+                    )
                 )
-                return {str(d["id"]): dict(d["state"]) for d in documents if isinstance(d.get("state"), dict)}
             except cosmos_errors.CosmosResourceNotFoundError:  # no history container yet
-                return {}
+                return []
 
         return resilient(f"read checkpoints {prefix}*", read)
 
@@ -103,7 +111,7 @@ def prefix(revision: str, description: str) -> str:
 def saved_revisions(container: ContainerProxy) -> dict[str, set[str]]:
     """Every revision with saved data steps, and the tags they were saved under (one query)."""
     found: dict[str, set[str]] = {}
-    for key in ContainerCheckpointStore(container).under():
+    for key in ContainerCheckpointStore(container).ids():
         revision, _, rest = key.partition(":")
         found.setdefault(revision, set()).add(rest.partition(":")[0])
     return found
@@ -124,7 +132,7 @@ def of_revisions(container: ContainerProxy, revisions: Mapping[str, str]) -> dic
 def forget(container: ContainerProxy, revision: str) -> list[str]:
     """Clear every saved data step of a revision (both directions); returns their keys."""
     store = ContainerCheckpointStore(container)
-    keys = sorted(store.under(f"{revision}:"))
+    keys = store.ids(f"{revision}:")
     for key in keys:
         store.clear(key)
     return keys
