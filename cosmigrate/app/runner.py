@@ -31,7 +31,7 @@ from cosmigrate.data.errors import ItemsFailed
 from cosmigrate.errors import CosmigrateError, MigrationFailed, PreconditionRefused
 from cosmigrate.ops.facade import Operations
 from cosmigrate.scripts.loader import Script, line_in
-from cosmigrate.store.client import is_transient
+from cosmigrate.store.client import is_transient, service_message
 from cosmigrate.store.lock import Lease, LockLost
 from cosmigrate.store.records import Event, Record, now_iso, source_document, source_id, who
 
@@ -55,9 +55,8 @@ class StepResult:
 
 
 def one_line(exc: BaseException) -> str:
-    if isinstance(exc, cosmos_errors.CosmosHttpResponseError):  # its text repeats the message: say it once
-        message = (str(getattr(exc, "message", "") or exc).splitlines() or [""])[0].strip()
-        text = f"Cosmos DB answered {exc.status_code} ({message})"
+    if isinstance(exc, cosmos_errors.CosmosHttpResponseError):
+        text = f"Cosmos DB answered {exc.status_code} ({service_message(exc)})"
     else:
         text = " ".join(str(exc).split()) or "(no message)"
     return f"{type(exc).__name__}: {text}"[:500]
@@ -67,12 +66,16 @@ def interruption(exc: BaseException) -> str | None:
     """Why a run stopped when it was not the script's own doing, or None for a script failure."""
     if isinstance(exc, KeyboardInterrupt):
         return str(exc) or "interrupted by Ctrl-C (SIGINT)"
+    transient = next((cause for cause in causes(exc) if is_transient(cause)), None)
+    return f"the database stayed unreachable ({one_line(transient)})" if transient else None
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what caused it, and so on (``raise … from`` first, else the exception being handled)."""
     seen: BaseException | None = exc
     while seen is not None:
-        if is_transient(seen):
-            return f"the database stayed unreachable ({one_line(seen)})"
+        yield seen
         seen = seen.__cause__ or seen.__context__
-    return None
 
 
 class Runner:
@@ -323,11 +326,9 @@ def _failure_detail(op: Operations, exc: BaseException) -> dict[str, Any]:
     """What a failed or interrupted revision did before it stopped (backups, data totals), and the data step that
     failed on documents with its totals and dead-letter file: for ``--json`` and the history."""
     detail = {k: v for k, v in _collected(op).items() if v}
-    seen: BaseException | None = exc
-    while seen is not None and not isinstance(seen, ItemsFailed):
-        seen = seen.__cause__ or seen.__context__
-    if isinstance(seen, ItemsFailed):
-        detail["failed_step"] = {**seen.totals.to_dict(), "dead_letter": str(seen.dead_letter)}
+    failed = next((cause for cause in causes(exc) if isinstance(cause, ItemsFailed)), None)
+    if failed is not None:
+        detail["failed_step"] = {**failed.totals.to_dict(), "dead_letter": str(failed.dead_letter)}
     return detail
 
 

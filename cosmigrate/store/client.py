@@ -104,10 +104,15 @@ def redact_with(text: str, config: Config | None) -> str:
     return config.redact(text) if config else text
 
 
+def service_message(exc: cosmos_errors.CosmosHttpResponseError) -> str:
+    """The service's message, once: the error's text repeats it (``Code: … Message: …``) on further lines."""
+    return (str(getattr(exc, "message", "") or exc).splitlines() or [""])[0].strip()
+
+
 def describe(exc: BaseException, doing: str, config: Config | None = None) -> str:
     """One line for an SDK error: what we were doing, the status and the service's message, redacted."""
     if isinstance(exc, cosmos_errors.CosmosHttpResponseError):
-        message = (str(getattr(exc, "message", "") or exc).splitlines() or [""])[0]
+        message = service_message(exc)
         if exc.status_code == 401:
             return redact_with(
                 f"{doing}: Cosmos DB refused the key (401): check COSMOS_KEY, --key or the connection string's "
@@ -120,7 +125,7 @@ def describe(exc: BaseException, doing: str, config: Config | None = None) -> st
             hint = "the account is throttling: raise its throughput or retry later"
         else:
             hint = "check the service's message above"
-        text = f"{doing}: Cosmos DB answered {exc.status_code} ({message.strip()}); {hint}"
+        text = f"{doing}: Cosmos DB answered {exc.status_code} ({message}); {hint}"
     elif isinstance(exc, ServiceRequestError | ServiceResponseError):
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         text = f"{doing}: the endpoint could not be reached ({reason}); check the endpoint and the network"
