@@ -23,9 +23,11 @@ from azure.cosmos import exceptions as cosmos_errors
 from cosmigrate import logs
 from cosmigrate.config import Config
 from cosmigrate.errors import CredentialError, DatabaseError
+from cosmigrate.store import sdk_fixes
 
 log = logs.LOG
 T = TypeVar("T")
+sdk_fixes.apply()  # every client of this process keeps its response headers per thread (see sdk_fixes)
 
 # Throttling: the client honours x-ms-retry-after-ms up to 9 times within 30 s per request (its defaults,
 # made explicit so that changing them is a decision). Connection errors: 3 tries, 10 s to connect.
