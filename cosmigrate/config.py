@@ -32,6 +32,7 @@ DEFAULT_HISTORY_CONTAINER = "cosmigrate_history"
 DEFAULT_LOCK_TTL = 60.0
 DEFAULT_LOCK_TIMEOUT = 300.0
 DEFAULT_INDEX_TIMEOUT = 3600.0
+DEFAULT_OUTAGE_TIMEOUT = 60.0  # seconds every step keeps retrying a database that does not answer
 
 # name -> (environment variable, pyproject key)
 SETTINGS: dict[str, tuple[str, str]] = {
@@ -45,6 +46,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "lock_ttl": ("COSMIGRATE_LOCK_TTL", "lock_ttl"),
     "lock_timeout": ("COSMIGRATE_LOCK_TIMEOUT", "lock_timeout"),
     "index_timeout": ("COSMIGRATE_INDEX_TIMEOUT", "index_timeout"),
+    "outage_timeout": ("COSMIGRATE_OUTAGE_TIMEOUT", "outage_timeout"),
     "create_database": ("COSMIGRATE_CREATE_DATABASE", "create_database"),
     "backup_dir": ("COSMIGRATE_BACKUP_DIR", "backup_dir"),
 }
@@ -67,6 +69,7 @@ class Config:
     lock_ttl: float
     lock_timeout: float
     index_timeout: float
+    outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT
     x: Mapping[str, str] = field(default_factory=dict)
     create_database: bool = False
     backup_dir: Path = Path(DEFAULT_BACKUP_DIR)
@@ -274,6 +277,7 @@ def load_config(
     lock_ttl, ttl_from = pick("lock_ttl")
     lock_timeout, timeout_from = pick("lock_timeout")
     index_timeout, index_from = pick("index_timeout")
+    outage_timeout, outage_from = pick("outage_timeout")
     return Config(
         endpoint=endpoint,
         key=str(key),
@@ -286,6 +290,7 @@ def load_config(
         if lock_timeout is not None
         else DEFAULT_LOCK_TIMEOUT,
         index_timeout=_seconds(index_from, index_timeout) if index_timeout is not None else DEFAULT_INDEX_TIMEOUT,
+        outage_timeout=_seconds(outage_from, outage_timeout) if outage_timeout is not None else DEFAULT_OUTAGE_TIMEOUT,
         x=dict(x or {}),
         create_database=create_database,
         backup_dir=backup_dir,

@@ -90,3 +90,12 @@ class DatabaseMissing(CosmigrateError):
 
 class CredentialError(UsageError):
     """The account refused the key (401): a configuration mistake, exit code 2."""
+
+
+class DatabaseUnreachable(DatabaseError):
+    """Cosmos DB did not answer for the whole outage timeout: the step gave up (``seconds`` how long it tried)."""
+
+    def __init__(self, message: str, *, seconds: float, timeout: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+        self.timeout = timeout

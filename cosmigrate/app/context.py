@@ -14,21 +14,26 @@ from azure.core.exceptions import AzureError
 from azure.cosmos import CosmosClient, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
+from cosmigrate import logs
 from cosmigrate.config import Config
 from cosmigrate.errors import DatabaseMissing
 from cosmigrate.store import client as cosmos
+from cosmigrate.store import outage
 from cosmigrate.store.client import NOT_DONE, resilient
 from cosmigrate.store.history import HistoryStore
 from cosmigrate.store.lock import Lease
 from cosmigrate.store.records import LockView
 
 Confirm = Callable[[str], bool]  # asks a yes/no question (the CLI: a terminal, or --yes)
+log = logs.LOG
 WaitCallback = Callable[[LockView], None]  # told who holds the lock while a command waits for it
 
 
 @contextmanager
 def connected(config: Config) -> Iterator[CosmosClient]:
-    """A client for the configured account; the SDK's errors come out as one-line :class:`DatabaseError`."""
+    """A client for the configured account; the SDK's errors come out as one-line :class:`DatabaseError`. The
+    command's steps share one outage clock, bounded by ``outage_timeout``."""
+    outage.watch(config.outage_timeout)
     client = cosmos.connect(config)
     try:
         yield client
@@ -112,8 +117,24 @@ def locked(
         if create_history:
             history.ensure()
         lease = Lease(history, ttl=config.lock_ttl, command=command)
-        lease.acquire(config.lock_timeout, on_wait)
-        try:
+        with lease_held(lease, config, on_wait):
             yield database, history, lease
-        finally:
+
+
+@contextmanager
+def lease_held(lease: Lease, config: Config, on_wait: WaitCallback | None) -> Iterator[Lease]:
+    """The lease, acquired, and released on the way out. When the command fails, its own error is the one
+    reported: a release that fails too (the database gone) only says that the lock expires by itself."""
+    lease.acquire(config.lock_timeout, on_wait)
+    try:
+        yield lease
+    except BaseException:
+        try:
             lease.release()
+        except Exception as exc:
+            log.warning(
+                f"could not release the migration lock: it expires within {config.lock_ttl:g} s",
+                error=" ".join(str(exc).split())[:300],
+            )
+        raise
+    lease.release()

@@ -23,7 +23,6 @@ from azure.cosmos import DatabaseProxy
 from cosmigrate import logs
 from cosmigrate.config import Config
 from cosmigrate.data import (
-    ContainerCheckpointStore,
     ProgressRenderer,
     checkpoints,
     copy_container,
@@ -36,6 +35,13 @@ from cosmigrate.store.history import HistoryStore
 from cosmigrate.store.live import counter
 
 log = logs.LOG
+
+
+def saved_steps(config: Config, history: HistoryStore) -> checkpoints.SavedSteps:
+    """The saved data steps of the history's database: in the database, and kept on this machine (under the backup
+    folder) for a step whose checkpoint the database could not take when it stopped."""
+    local = checkpoints.local_files(config.backup_dir, history.database.id)
+    return checkpoints.SavedSteps(history.container, local)
 
 
 class RunData:
@@ -111,7 +117,7 @@ class RunData:
                 operation.fn,
                 query=operation.query,
                 parameters=parameters,
-                checkpoints=ContainerCheckpointStore(self.history.container),
+                checkpoints=saved_steps(self.config, self.history).store(),
                 checkpoint_key=self._key("transform", operation.container_id, operation.query, parameters),
                 dead_letter=dead_letter,
                 on_progress=renderer,
@@ -138,7 +144,7 @@ class RunData:
                 operation.transform,
                 query=query,
                 parameters=parameters,
-                checkpoints=ContainerCheckpointStore(self.history.container),
+                checkpoints=saved_steps(self.config, self.history).store(),
                 checkpoint_key=self._key(f"copy-to-{operation.target_id}", operation.source_id, query, parameters),
                 dead_letter=dead_letter,
                 on_progress=renderer,

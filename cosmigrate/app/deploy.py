@@ -18,18 +18,16 @@ A ``up`` with nothing to do takes no lock and costs two reads.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from typing import Any
 
 from azure.cosmos import DatabaseProxy
 
-from cosmigrate.app.context import Confirm, WaitCallback, connected, database_exists, missing, open_for_up
-from cosmigrate.app.datasteps import RunData
+from cosmigrate.app.context import Confirm, WaitCallback, connected, database_exists, lease_held, missing, open_for_up
+from cosmigrate.app.datasteps import RunData, saved_steps
 from cosmigrate.app.results import PlanResult, RunResult
 from cosmigrate.app.runner import Runner
 from cosmigrate.app.state import Evaluation, evaluate, refuse
 from cosmigrate.config import Config
-from cosmigrate.data import checkpoints
 from cosmigrate.errors import DefinitionConflict, PreconditionRefused, ScriptError, UsageError
 from cosmigrate.model.documents import holding
 from cosmigrate.model.state import DatabaseState
@@ -204,15 +202,14 @@ def _run(
         if dry_run:
             doomed = destructive(result, live, _counting(database)) if exists else []
             revisions = {script.revision: script.description for script in planned}
-            resumes = checkpoints.of_revisions(history.container, revisions) if snapshot.exists else {}
+            resumes = saved_steps(config, history).of_revisions(revisions) if snapshot.exists else {}
             return _plan_result(config, direction, where, scripts, evaluation, result, exists, doomed, resumes)
         if direction == "down":
             _ask_before_dropping(result, live, database, confirm)
         database = open_for_up(client, config) if direction == "up" else database
         history.ensure()
         lease = Lease(history, ttl=config.lock_ttl, command=direction)
-        lease.acquire(config.lock_timeout, on_wait)
-        try:
+        with lease_held(lease, config, on_wait):
             seen, seen_planned = snapshot, [script.revision for script in planned]
             snapshot = history.snapshot()
             evaluation = evaluate(scripts, snapshot, own_lease=lease.lease_id)
@@ -250,12 +247,17 @@ def _run(
                     history_container=config.history_container,
                 )
 
-            forget = partial(checkpoints.forget, history.container)
-            saved = checkpoints.saved_revisions(history.container)
-            runner = Runner(lease, make_op, config.redact, config.x, forget_data=forget, saved_data=saved)
+            steps_saved = saved_steps(config, history)
+            runner = Runner(
+                lease,
+                make_op,
+                config.redact,
+                config.x,
+                forget_data=steps_saved.forget,
+                saved_data=steps_saved.revisions(),
+                describe_saved=steps_saved.resuming,
+            )
             steps = runner.run(planned, direction, snapshot.records)
-        finally:
-            lease.release()
     current: str | None = planned[-1].revision
     if direction == "down":
         below = scripts.graph.resolve(planned[-1].revision) - 1

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cosmigrate.app.context import connected, database_exists, missing, require_database
+from cosmigrate.app.datasteps import saved_steps
 from cosmigrate.app.results import ContainerDrift, HistoryResult, StatusResult, VerifyResult
 from cosmigrate.app.state import RevisionView, evaluate, refusal
 from cosmigrate.config import Config
-from cosmigrate.data import checkpoints
 from cosmigrate.errors import HistoryConflict
 from cosmigrate.model.diff import diff
 from cosmigrate.model.state import DatabaseState
@@ -30,7 +30,7 @@ def status(config: Config) -> StatusResult:
         if not snapshot.exists and not database_exists(client, name):
             raise missing(config)
         evaluation = evaluate(scripts, snapshot)
-        views = with_data_steps(history, evaluation.views)
+        views = with_data_steps(config, history, evaluation.views)
     return StatusResult(
         database=name,
         current=evaluation.current,
@@ -43,11 +43,11 @@ def status(config: Config) -> StatusResult:
     )
 
 
-def with_data_steps(history: HistoryStore, views: list[RevisionView]) -> list[RevisionView]:
+def with_data_steps(config: Config, history: HistoryStore, views: list[RevisionView]) -> list[RevisionView]:
     """A failed or interrupted revision's next step also says where its data steps resume (one more read, only
     when some revision is stuck): running it again does not start them over unless told to."""
     stuck = {v.revision: v.description for v in views if v.state in ("failed", "interrupted")}
-    saved = checkpoints.of_revisions(history.container, stuck)
+    saved = saved_steps(config, history).of_revisions(stuck)
     return [
         replace(
             v,

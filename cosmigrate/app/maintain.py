@@ -16,11 +16,12 @@ from typing import Any
 
 from cosmigrate import logs
 from cosmigrate.app.context import Confirm, WaitCallback, connected, locked, require_database
+from cosmigrate.app.datasteps import saved_steps
 from cosmigrate.app.results import RepairResult, StampResult, UnlockResult
 from cosmigrate.app.runner import batches
 from cosmigrate.app.state import Evaluation, evaluate, in_effect
 from cosmigrate.config import Config
-from cosmigrate.data import checkpoints
+from cosmigrate.data.checkpoints import SavedSteps
 from cosmigrate.errors import HistoryConflict, UsageError
 from cosmigrate.scripts import sumfile
 from cosmigrate.scripts.loader import ScriptSet, load_all
@@ -85,7 +86,7 @@ def repair(
         # pending revisions too: a failed one repaired earlier keeps its data steps' checkpoints until it runs
         pending = [v.revision for v in evaluation.views if v.state == "pending"] if restart_data else []
         stuck = {r: scripts.by_revision[r].description for r in decided.to_pending + decided.to_applied + pending}
-        decided.resumes = checkpoints.of_revisions(history.container, stuck)
+        decided.resumes = saved_steps(config, history).of_revisions(stuck)
         decided.restart = restart_data
         decided.restart_only = [r for r in pending if r in decided.resumes]
         if decided.nothing and not decided.refused:
@@ -100,10 +101,14 @@ def repair(
             evaluation = evaluate(scripts, snapshot, own_lease=lease.lease_id)
             fresh = _decide(scripts, evaluation, snapshot, set(accept))
             commit_all(lease, fresh.documents(scripts, snapshot, lease, decided))
+            steps_saved = saved_steps(config, history)
             if restart_data:
                 still = fresh.to_pending + fresh.to_applied
                 still += [v.revision for v in evaluation.views if v.state == "pending"]
-                restarted = _restart(history, set(still) & set(decided.resumes))
+                restarted = _restart(steps_saved, set(still) & set(decided.resumes))
+            else:  # progress kept on this machine goes into the database: the next run resumes it exactly anywhere
+                for revision in fresh.to_pending + fresh.to_applied:
+                    steps_saved.reconcile(revision)
     result = RepairResult(
         name,
         decided.to_pending,
@@ -128,10 +133,11 @@ def _was(record: Record, direction: str) -> str:
     return f"{record.state} going {direction}: {record.error}" if record.error else f"{record.state} going {direction}"
 
 
-def _restart(history: HistoryStore, revisions: set[str]) -> list[str]:
-    """Drop the checkpoints of these revisions' data steps: their next run starts over."""
+def _restart(saved: SavedSteps, revisions: set[str]) -> list[str]:
+    """Drop the checkpoints of these revisions' data steps (in the database and on this machine): their next run
+    starts over."""
     for revision in sorted(revisions):
-        checkpoints.forget(history.container, revision)
+        saved.forget(revision)
         log.info("data steps start over", revision=revision)
     return sorted(revisions)
 

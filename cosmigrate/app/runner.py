@@ -27,7 +27,7 @@ from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate import logs
 from cosmigrate.data import checkpoints
-from cosmigrate.data.errors import ItemsFailed
+from cosmigrate.data.errors import ItemsFailed, ProgressKeptLocally
 from cosmigrate.errors import CosmigrateError, MigrationFailed, PreconditionRefused
 from cosmigrate.ops.facade import Operations
 from cosmigrate.scripts.loader import Script, line_in
@@ -87,6 +87,7 @@ class Runner:
         x: Mapping[str, str],
         forget_data: Callable[[str], object] | None = None,
         saved_data: Mapping[str, set[str]] | None = None,
+        describe_saved: Callable[[str, str], list[tuple[str, int | None]]] | None = None,
     ) -> None:
         self.lease = lease
         self.make_op = make_op
@@ -94,6 +95,7 @@ class Runner:
         self.x = dict(x)
         self.forget_data = forget_data  # clears a revision's saved data steps (their checkpoints)
         self.saved_data = saved_data or {}  # revision -> tags of its data steps saved when the run began
+        self.describe_saved = describe_saved  # (revision, description) -> where its saved data steps resume
         self.results: list[StepResult] = []
         self._pending: list[dict[str, Any]] = []  # the end of the last revision, written with the next start
         self._ended: list[str] = []  # revisions whose end is in _pending: their data steps are forgotten once written
@@ -184,6 +186,10 @@ class Runner:
                 f"started {previous.started_at} by {previous.applied_by}; its lock expired before it finished"
             )
             log.info("resuming an interrupted revision", revision=script.revision, direction=direction, was=why)
+            if self.describe_saved is not None and script.revision in self.saved_data:
+                for said, at_risk in self.describe_saved(script.revision, script.description):
+                    say = log.info if at_risk == 0 else log.warning  # some documents may be done a second time
+                    say(f"revision {script.revision}: its {said}", revision=script.revision)
             start.append(self._event("resumed", script.revision, direction, was=why))
         written = False
 
@@ -275,10 +281,12 @@ class Runner:
         record.duration_s = round(time.monotonic() - started, 3)
         record.finished_at = now_iso()
         record.result = _failure_detail(op, exc)
+        recorded = True
         try:
             event = self._event(record.state, script.revision, direction, error=record.error, **record.result)
             self._flush([record.to_document(), event])
         except Exception as write_error:  # the lease expiry tells the story instead
+            recorded = False
             log.warning("could not record how the revision ended", error=one_line(write_error))
         line = line_in(script.path, exc) if why is None else None
         name = f"{script.path.name}:{line}" if line else script.path.name  # where the script failed
@@ -294,15 +302,19 @@ class Runner:
                 "(recorded as failed going down): fix its downgrade, then cosmigrate repair (it is applied again) "
                 "and cosmigrate down"
             )
-        elif script.idempotent:
-            text = (
-                f"revision {script.revision} ({name}) was interrupted going {direction} ({record.error}); it is "
-                f"idempotent: the next cosmigrate {direction} resumes it"
-            )
         else:
-            text = (
-                f"revision {script.revision} ({name}) was interrupted going {direction} ({record.error}); it is "
-                "recorded as interrupted: check its effects, then cosmigrate repair and run again"
+            text = f"revision {script.revision} ({name}) was interrupted going {direction} ({record.error})"
+            if not recorded:
+                text += "; the database could not record it (the next run sees it as interrupted once its lock expires)"
+            if script.idempotent:
+                text += f"; it is idempotent: the next cosmigrate {direction} resumes it"
+            else:
+                text += "; it is recorded as interrupted" if recorded else ""
+                text += ": check its effects, then cosmigrate repair and run again"
+        kept = next((cause for cause in causes(exc) if isinstance(cause, ProgressKeptLocally)), None)
+        if kept is not None:
+            text += (
+                f"; its data step's progress is kept on this machine in {kept.path}: run from this machine to resume"
             )
         return MigrationFailed(text, revision=script.revision, file=script.path.name, detail=record.result)
 

@@ -37,7 +37,7 @@ def _redact(text: str) -> str:
 
 _CONFIG_FLAGS = (
     "endpoint", "key", "connection_string", "database", "migrations", "history_container", "insecure",
-    "lock_ttl", "lock_timeout", "index_timeout", "create_database", "backup_dir",
+    "lock_ttl", "lock_timeout", "index_timeout", "outage_timeout", "create_database", "backup_dir",
 )  # fmt: skip
 
 
@@ -53,6 +53,10 @@ def _global_option_list() -> list[Callable[[Any], Any]]:
         click.option("--lock-ttl", help="Lease length in seconds [COSMIGRATE_LOCK_TTL; default 60]"),
         click.option("--lock-timeout", help="Seconds to wait for the lock [COSMIGRATE_LOCK_TIMEOUT; default 300]"),
         click.option("--index-timeout", help="Seconds to wait for a reindex [COSMIGRATE_INDEX_TIMEOUT; 3600]"),
+        click.option(
+            "--outage-timeout",
+            help="Seconds to keep retrying a database that does not answer [COSMIGRATE_OUTAGE_TIMEOUT; 60]",
+        ),
         click.option("--backup-dir", help="Where backups before a drop go [COSMIGRATE_BACKUP_DIR; ./backups]"),
         click.option("--json", "as_json", is_flag=True, default=None, help="Print the result (or the error) as JSON."),
         click.option(

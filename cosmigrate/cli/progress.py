@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from cosmigrate import logs
@@ -12,7 +13,7 @@ class IndexProgress:
 
     def __init__(self) -> None:
         self.tty = logs.STDERR.isatty()
-        self.last_log = 0.0
+        self.last_log = -math.inf  # the first value is logged (the monotonic clock may start near 0 at boot)
 
     def __call__(self, container: str, percent: int) -> None:
         if self.tty:

@@ -47,9 +47,9 @@ from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.cosmos import ContainerProxy
 from azure.cosmos import exceptions as cosmos_errors
 
-from cosmigrate.data.checkpoints import CheckpointStore
+from cosmigrate.data.checkpoints import CheckpointStore, DurableCheckpointStore, sequence
 from cosmigrate.data.deadletter import DeadLetterFile, one_line
-from cosmigrate.data.errors import CheckpointMismatch, ItemsFailed
+from cosmigrate.data.errors import CheckpointMismatch, ItemsFailed, ProgressKeptLocally
 from cosmigrate.data.items import PartitionKeyPaths, request_charge, without_system_properties
 from cosmigrate.data.progress import Progress
 from cosmigrate.data.ratelimit import RuBudget
@@ -118,6 +118,15 @@ class Outcome(enum.Enum):
 
 class DocumentFailed(Exception):
     """This document cannot be migrated (fn raised, or the service refused it for good): dead-letter it."""
+
+
+class WriteInDoubt(DatabaseError):
+    """A write was given up on (the database stopped answering) with its outcome unknown: ``entry`` says what it
+    was meant to do, for the checkpoint (see :func:`landed`)."""
+
+    def __init__(self, error: DatabaseError, entry: dict[str, Any]) -> None:
+        super().__init__(str(error))
+        self.entry = entry
 
 
 class Handler(Protocol):
@@ -360,6 +369,15 @@ class Engine:
         self._pending_ranges: deque[_RangeState] = deque()
         self._started = 0.0
         self._restored_once = False
+        # Exactness through a stop nobody saved (a kill, an outage): documents are handed to fn only while fewer
+        # than ``at_risk_limit`` handed out are missing from the last checkpoint saved, so a checkpoint can say how
+        # many a run that stopped without saving again may have done beyond it. Under self._lock.
+        self.at_risk_limit = max(2 * checkpoint_every * page_size, 2 * concurrency)
+        self._seq = 0  # the number of the last checkpoint save (restored, then counted on)
+        self._handed = 0  # documents handed to the handler in this run
+        self._done = 0  # of those, the ones whose outcome is known (handled)
+        self._saved_through = 0  # of those, the ones the last checkpoint saved records
+        self._doubt: dict[str, dict[str, Any]] = {}  # writes whose outcome the stop left unknown, by identity
 
     # ---- the run -------------------------------------------------------------------------------------------
 
@@ -405,11 +423,15 @@ class Engine:
             self.dead_letter.close()
         totals = self.totals()
         if self._error is not None:
-            try:
-                self._save_checkpoint()
-            except Exception as exc:  # keep the original error; the previous checkpoint still holds
-                log.warning("could not save the checkpoint", key=self.checkpoint_key, error=one_line(str(exc)))
+            self._save_at_stop()
             log.info(f"{self.operation} stopped", container=self.source.id, **totals.to_dict())
+            kept = self._kept_locally()
+            if kept is not None and isinstance(self._error, DatabaseError):
+                raise ProgressKeptLocally(
+                    f"{self._error}; the {self.operation}'s progress is kept on this machine in {kept} (the database "
+                    "could not take it): running the same command again from this machine resumes it exactly",
+                    kept,
+                ) from self._error
             raise self._error
         failed = totals.dead_lettered > self.max_failures
         retry_alone = failed and self._failed_complete and self.checkpoints is not None
@@ -431,6 +453,31 @@ class Engine:
             )
         return totals
 
+    def _kept_locally(self) -> Path | None:
+        """The local file a :class:`DurableCheckpointStore` keeps this run's progress in, when the database could not
+        take its last save."""
+        store = self.checkpoints
+        return store.kept_locally(self.checkpoint_key) if isinstance(store, DurableCheckpointStore) else None
+
+    def _save_at_stop(self) -> None:
+        """Every thread has stopped: the state in memory is exact (every document handed out is handled, in doubt
+        or not written). Save it; if the database cannot take it, a :class:`DurableCheckpointStore` keeps it in a
+        local file; otherwise say how many documents the checkpoint saved before misses."""
+        if self.checkpoints is None:
+            return
+        try:
+            self._save_checkpoint(clean=True)
+        except Exception as exc:  # keep the original error; the previous checkpoint still holds
+            kept = self._kept_locally()
+            with self._lock:
+                missing = self._handed - self._saved_through
+            log.warning(
+                "could not save the checkpoint"
+                + (f": the progress is kept in {kept}" if kept else f"; up to {documents(missing)} may be done again"),
+                key=self.checkpoint_key,
+                error=one_line(str(exc)),
+            )
+
     def _finish_checkpoint(self, keep: bool, done: bool) -> None:
         """After a full pass: clear the checkpoint; or keep it, every range finished, with the failed documents
         listed so that a re-run retries only those, or marked done so that a re-run does nothing."""
@@ -438,7 +485,7 @@ class Engine:
             return
         try:
             if keep or done:
-                self._save_checkpoint(done=done)
+                self._save_checkpoint(done=done, clean=True)
             else:
                 self.checkpoints.clear(self.checkpoint_key)
         except Exception as exc:  # harmless: a re-run then goes over every document (or finds nothing to read)
@@ -479,18 +526,20 @@ class Engine:
 
     def _supervise(self, readers: list[threading.Thread], writers: list[threading.Thread], total: int | None) -> None:
         readers_done = False
-        last_progress = 0.0
+        last_progress = -math.inf
         last_save, saved_pages = time.monotonic(), self._pages_committed
         while True:
             with self._wakeup:
                 self._wakeup.wait(timeout=0.2)
                 error = self._error
                 pages = self._pages_committed
+                unsaved = self._handed - self._saved_through
             if error is not None:
                 return
             if self.checkpoints is not None and (
                 pages - saved_pages >= self.checkpoint_every
                 or (pages > saved_pages and time.monotonic() - last_save >= CHECKPOINT_SECONDS)
+                or unsaved >= self.at_risk_limit // 2
             ):
                 self._save_checkpoint()
                 last_save, saved_pages = time.monotonic(), pages
@@ -609,14 +658,39 @@ class Engine:
                 document, page = item
                 # which document, as read: fn may change its argument in place (its id, its partition key)
                 address = self.keys.address(document)
+                if not self._hand_out():
+                    return
                 try:
                     outcome = self.handler(document)
                 except DocumentFailed as failure:
                     self._dead(page, address, str(failure))
                     continue
+                except WriteInDoubt as doubt:
+                    self._in_doubt(page, address, doubt.entry)
+                    raise
                 self._handled(page, outcome, address)
         except BaseException as exc:
             self._fail(exc)
+
+    def _hand_out(self) -> bool:
+        """Wait until one more document may be handed to the handler without more than ``at_risk_limit`` missing
+        from the last checkpoint saved; False when the run stops meanwhile."""
+        with self._wakeup:
+            while self.checkpoints is not None and self._handed - self._saved_through >= self.at_risk_limit:
+                if self._stop.is_set():
+                    return False
+                self._wakeup.wait(timeout=0.2)
+            if self._stop.is_set():
+                return False
+            self._handed += 1
+        return True
+
+    def _in_doubt(self, page: _Page, address: dict[str, Any], entry: dict[str, Any]) -> None:
+        """A write whose outcome the stop leaves unknown: the checkpoint keeps what it was meant to do, and a resumed
+        run reads the document first to tell whether it landed (then it is done) or not (then it is done now)."""
+        where = self._ranges.index(page.state) if page.state in self._ranges else -1
+        with self._lock:
+            self._doubt[identity(address)] = {**entry, "address": address, "range": where}
 
     def _retry_reader(self) -> None:
         """Read again, by id, the documents an earlier run failed on, and queue them as one page (a document
@@ -631,10 +705,10 @@ class Engine:
                 try:
                     document = self._read_again(address)
                 except DocumentFailed as failure:
-                    self._dead(page, address, str(failure))
+                    self._dead(page, address, str(failure), handed=False)
                     continue
                 if document is None:
-                    self._handled(page, Outcome.UNCHANGED, address)
+                    self._handled(page, Outcome.UNCHANGED, address, handed=False)
                 elif not self._put((document, page)):
                     return
         except BaseException as exc:
@@ -651,7 +725,7 @@ class Engine:
 
         return run_step(f"read {address['id']} again", lambda: self.requests.call(read))
 
-    def _dead(self, page: _Page, address: dict[str, Any], error: str) -> None:
+    def _dead(self, page: _Page, address: dict[str, Any], error: str, handed: bool = True) -> None:
         """Dead-letter a document by its id and partition key value as read from the source (not as fn left it),
         and count it handled: its page lists it for a re-run to retry."""
         with self._lock:
@@ -661,11 +735,16 @@ class Engine:
         if logged <= 10:  # the file has them all; the log shows the first few
             log.warning(f"{self.operation}: document failed", container=self.source.id, id=doc_id, error=error)
         self.dead_letter.add(doc_id, address["partitionKey"], error)
-        self._handled(page, Outcome.DEAD, address, failed=True)
+        self._handled(page, Outcome.DEAD, address, failed=True, handed=handed)
 
-    def _handled(self, page: _Page, outcome: Outcome, address: dict[str, Any], failed: bool = False) -> None:
+    def _handled(
+        self, page: _Page, outcome: Outcome, address: dict[str, Any], failed: bool = False, handed: bool = True
+    ) -> None:
+        """``handed``: the document went through :meth:`_hand_out` (False for one settled without fn)."""
         key = identity(address)  # serialised before taking the lock every writer shares
         with self._lock:
+            self._done += 1
+            self._handed += 0 if handed else 1
             self._live.add(outcome)
             page.counts.add(outcome)
             page.handled.append(key)
@@ -716,10 +795,14 @@ class Engine:
             )
             for r in state["ranges"]
         ]
-        totals = Totals.from_dict(state.get("totals") or {})
+        self._seq = sequence(state)
+        saved_totals = dict(state.get("totals") or {})
+        failed = state.get("failed")
+        for entry in state.get("doubt") or []:
+            self._settle(entry, saved_totals, failed)
+        totals = Totals.from_dict(saved_totals)
         self._restored = _Counts(totals.read, totals.written, totals.unchanged, totals.deleted, totals.dead_lettered)
         self._committed.merge(self._restored)
-        failed = state.get("failed")
         if isinstance(failed, list) and len(failed) == totals.dead_lettered:
             # retried in this run; until they are all handled, a checkpoint keeps listing (and counting) them
             self._retry = [dict(a) for a in failed]
@@ -739,44 +822,80 @@ class Engine:
             ranges_left=sum(1 for r in self._ranges if not r.finished),
         )
 
-    def _save_checkpoint(self, done: bool = False) -> None:
+    def _settle(self, entry: dict[str, Any], totals: dict[str, Any], failed: Any) -> None:
+        """Before resuming: did a write the stop left in doubt land? Read the document. If it did, the document is
+        done (counted, and skipped when its page is read again, or no longer a failure to retry); if it did not,
+        it is simply done now, like any other document the checkpoint does not list."""
+        address = dict(entry["address"])
+        fresh = self._read_again(address)
+        if not landed(entry, fresh):
+            return
+        outcome = "deleted" if entry.get("op") == "delete" else "written"
+        totals[outcome] = int(totals.get(outcome) or 0) + 1
+        key = identity(address)
+        where = int(entry.get("range", -1))
+        if 0 <= where < len(self._ranges):
+            totals["read"] = int(totals.get("read") or 0) + 1
+            self._ranges[where].done_ahead.add(key)
+        elif isinstance(failed, list):  # one of the failed documents a retry was writing again
+            failed[:] = [a for a in failed if identity(a) != key]
+            totals["dead_lettered"] = int(totals.get("dead_lettered") or 0) - 1
+        log.info("a write left in doubt by the stopped run had landed", container=self.source.id, id=address["id"])
+
+    def _save_checkpoint(self, done: bool = False, clean: bool = False) -> None:
+        """``clean``: saved with every thread stopped, so nothing was handled beyond it; otherwise up to
+        ``at_risk`` documents may be handled beyond it before the next save (what a kill would leave unknown)."""
         if self.checkpoints is None:
             return
         with self._lock:
-            ranges, counts, failed_ahead = self._ahead()
+            ranges, counts, failed_ahead, unrecorded = self._ahead()
             failed = self._checkpoint_failures(counts)
+            self._seq += 1  # a failed save still counts: the local copy it leaves must be older than the next
+            through = self._done - unrecorded
             state = {
                 "version": CHECKPOINT_VERSION,
                 "identity": self.identity,
+                "seq": self._seq,
                 "ranges": ranges,
                 "totals": self._totals_of(counts).to_dict(),
                 "failed": None if failed is None else [*failed, *failed_ahead],
-                "extra": self.extra_state,
+                "doubt": list(self._doubt.values()),
+                "extra": dict(self.extra_state),
                 "done": done,
+                "clean": clean,
+                "at_risk": 0 if clean else self.at_risk_limit + unrecorded,
             }
         self.checkpoints.save(self.checkpoint_key, state)
+        with self._wakeup:
+            self._saved_through = max(self._saved_through, through)
+            self._wakeup.notify_all()
 
-    def _ahead(self) -> tuple[list[dict[str, Any]], _Counts, list[dict[str, Any]]]:
+    def _ahead(self) -> tuple[list[dict[str, Any]], _Counts, list[dict[str, Any]], int]:
         """Under the lock: each range's state with the documents already handled in its pages in flight (up to
         ``AHEAD_LIMIT`` in all: a page beyond is done again by a resumed run), the counts a checkpoint holds (the
-        finished pages' and those documents'), and the failed documents among them."""
+        finished pages' and those documents'), the failed documents among them, and how many handled documents
+        did not fit (a resumed run does them again)."""
         counts = _Counts()
         counts.merge(self._committed)
         failed: list[dict[str, Any]] = []
         room = AHEAD_LIMIT
         ranges = []
+        unrecorded = 0
         for state in self._ranges:
             ahead = sorted(state.done_ahead)  # an earlier run's, in pages not read again yet
             room -= len(ahead)
+            fits = True
             for page in state.pages:
-                if len(page.handled) + len(page.skipped) > room:
-                    break
+                fits = fits and len(page.handled) + len(page.skipped) <= room
+                if not fits:
+                    unrecorded += len(page.handled) + len(page.skipped)
+                    continue
                 room -= len(page.handled) + len(page.skipped)
                 ahead += page.skipped + page.handled
                 counts.merge(replace(page.counts, read=len(page.handled)))
                 failed += page.failed
             ranges.append(state.to_dict(ahead))
-        return ranges, counts, failed
+        return ranges, counts, failed, unrecorded
 
     def _checkpoint_failures(self, counts: _Counts) -> list[dict[str, Any]] | None:
         """Under the lock: the failed documents a re-run retries alone (None when more failed than a checkpoint
@@ -923,7 +1042,11 @@ class TransformHandler:
                 return Outcome.WRITTEN  # ours landed (and maybe someone else's after it, on other properties)
             return Outcome.CONFLICT  # someone else wrote instead of us: run fn on what is there
 
-        return run_step(f"replace document {doc_id}", replace, read_back)
+        try:
+            return run_step(f"replace document {doc_id}", replace, read_back)
+        except DatabaseError as exc:
+            doubt = {"op": "replace", "etag": etag, **change_set(json.loads(before), body)}
+            raise WriteInDoubt(exc, doubt) from exc
 
     def _delete(self, doc_id: Any, key: Any, etag: str) -> Outcome:
         def delete() -> Outcome:
@@ -945,7 +1068,33 @@ class TransformHandler:
                 return Outcome.DELETED
             return NOT_DONE if fresh.get("_etag") == etag else Outcome.CONFLICT
 
-        return run_step(f"delete document {doc_id}", delete, read_back)
+        try:
+            return run_step(f"delete document {doc_id}", delete, read_back)
+        except DatabaseError as exc:
+            raise WriteInDoubt(exc, {"op": "delete", "etag": etag}) from exc
+
+
+def change_set(original: Document, body: Document) -> dict[str, Any]:
+    """What a write changes in ``original``: the properties it sets (with their new values) and those it removes;
+    kept for a write left in doubt, so that a resumed run can tell whether it landed (see :func:`landed`)."""
+    was, want = without_system_properties(original), without_system_properties(body)
+    absent = object()
+    changed = [n for n in set(was) | set(want) if was.get(n, absent) != want.get(n, absent)]
+    return {"set": {n: want[n] for n in changed if n in want}, "unset": sorted(n for n in changed if n not in want)}
+
+
+def landed(entry: dict[str, Any], fresh: Document | None) -> bool:
+    """Whether the write in doubt ``entry`` (op, the ETag read, its change set) is in the document as read now:
+    a delete landed when the document is gone; a replace when the document is no longer the version read and
+    carries every change the write made (another writer's changes to other properties may be there too)."""
+    if entry.get("op") == "delete":
+        return fresh is None
+    if fresh is None or fresh.get("_etag") == entry.get("etag"):
+        return False
+    absent = object()
+    return all(fresh.get(n, absent) == v for n, v in dict(entry.get("set") or {}).items()) and not any(
+        n in fresh for n in entry.get("unset") or ()
+    )
 
 
 def changes_present(original: Document, body: Document, fresh: Document) -> bool:

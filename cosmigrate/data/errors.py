@@ -40,6 +40,15 @@ class CountMismatch(DataError):
         self.found = found
 
 
+class ProgressKeptLocally(DataError):
+    """A data step stopped (the database unreachable) and its checkpoint could not be saved in the database: its
+    exact progress is kept in the local file ``path``, which the next run on this machine resumes from."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class CheckpointMismatch(UsageError):
     """The checkpoint stored under this key was saved by another operation, container or query."""
 

@@ -8,6 +8,7 @@ without thousands of carriage returns.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -58,7 +59,7 @@ class ProgressRenderer:
         self.interval = interval
         self.tty = self._isatty() if tty is None else tty
         self._bar: tqdm[Any] | None = None
-        self._last_log = 0.0
+        self._last_log = -math.inf  # the first snapshot is logged (the monotonic clock may start near 0 at boot)
 
     def __call__(self, progress: Progress) -> None:
         if self.tty:

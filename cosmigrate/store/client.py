@@ -22,8 +22,9 @@ from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate import logs
 from cosmigrate.config import Config
-from cosmigrate.errors import CredentialError, DatabaseError
+from cosmigrate.errors import CredentialError, DatabaseError, DatabaseUnreachable
 from cosmigrate.store import sdk_fixes
+from cosmigrate.store.outage import StepRetry
 
 log = logs.LOG
 T = TypeVar("T")
@@ -44,8 +45,6 @@ CLIENT_OPTIONS: dict[str, Any] = {
 # Our own retries of a step, on top of the client's: statuses that mean "not done, try again later" and the
 # connection errors after which the outcome is unknown.
 TRANSIENT_STATUS = {408, 429, 449, 500, 502, 503}
-STEP_ATTEMPTS = 6
-STEP_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
 SYSTEM_PROPERTIES = ("_rid", "_ts", "_self", "_etag", "_docs", "_sprocs", "_triggers", "_udfs", "_conflicts")
 PROGRESS_HEADER = "x-ms-documentdb-collection-index-transformation-progress"
 
@@ -154,26 +153,46 @@ def resilient(
     action: Callable[[], T],
     recover: Callable[[], T] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    retry: StepRetry | None = None,
 ) -> T:
     """Run ``action``, retrying transient failures; after one, ask ``recover`` whether it took effect.
 
     ``recover`` reads back (the container, the item) and returns the result as if ``action`` had succeeded,
     or :data:`NOT_DONE`. Without ``recover`` the action must be idempotent (a read, an upsert, a delete that
-    accepts 404). The last error propagates as it is, for the caller to describe.
+    accepts 404). A non-transient error propagates as it is, for the caller to describe. Retries stop at the
+    outage bound (:mod:`cosmigrate.store.outage`, shared with the read-back): then :class:`DatabaseUnreachable`
+    says what failed and how long it was tried.
     """
-    for attempt in range(STEP_ATTEMPTS):
+    retry = retry or StepRetry(step, sleep=sleep)
+    while True:
         try:
-            return action()
+            result = action()
         except Exception as exc:
-            if not is_transient(exc) or attempt == STEP_ATTEMPTS - 1:
+            if not is_transient(exc):
+                if isinstance(exc, cosmos_errors.CosmosHttpResponseError):
+                    retry.outage.answered()  # a definite answer: the database is there
                 raise
-            log.debug("retrying", step=step, attempt=attempt + 1, error=type(exc).__name__)
-            sleep(STEP_BACKOFF[min(attempt, len(STEP_BACKOFF) - 1)])
+            log.debug("retrying", step=step, attempt=retry.attempt + 1, error=type(exc).__name__)
+            if not retry.wait():
+                raise unreachable(step, exc, retry) from exc
             if recover is not None:
-                outcome = resilient(f"{step} (read back)", recover, sleep=sleep)
+                outcome = resilient(f"{step} (read back)", recover, retry=retry)
                 if outcome is not NOT_DONE:
                     return outcome
-    raise AssertionError("unreachable")
+            continue
+        retry.outage.answered()
+        return result
+
+
+def unreachable(step: str, exc: BaseException, retry: StepRetry) -> DatabaseUnreachable:
+    """The error of a step that gave up at the outage bound: the last failure, and how long it was tried."""
+    seconds = retry.failing_for()
+    return DatabaseUnreachable(
+        f"{describe(exc, step)} (gave up after {seconds:.0f} s of trying; the outage timeout is "
+        f"{retry.outage.timeout:g} s)",
+        seconds=seconds,
+        timeout=retry.outage.timeout,
+    )
 
 
 def read_container(database: DatabaseProxy, container_id: str) -> dict[str, Any] | None:

@@ -34,8 +34,9 @@ from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate import logs
 from cosmigrate.errors import LockError
-from cosmigrate.store.client import NOT_DONE, STEP_ATTEMPTS, STEP_BACKOFF, is_transient, resilient
+from cosmigrate.store.client import NOT_DONE, is_transient, resilient, unreachable
 from cosmigrate.store.history import HistoryStore
+from cosmigrate.store.outage import StepRetry
 from cosmigrate.store.records import LOCK_ID, SCOPE, LockView, now_iso, who
 
 log = logs.LOG
@@ -197,7 +198,8 @@ class Lease:
             seq = self._seq + 1
             operations: list[Any] = [("replace", (LOCK_ID, self._document(seq)), {"if_match_etag": self._etag})]
             operations += [("upsert", (document,)) for document in documents or []]
-            for attempt in range(STEP_ATTEMPTS):
+            retry = StepRetry("write the history and renew the lease")
+            while True:
                 sent_at = self.clock()
                 try:
                     results = self.history.container.execute_item_batch(operations, partition_key=SCOPE)
@@ -206,17 +208,19 @@ class Lease:
                         self._lose()
                     raise
                 except Exception as exc:
-                    if not is_transient(exc) or attempt == STEP_ATTEMPTS - 1:
+                    if not is_transient(exc):
                         raise
-                    time.sleep(STEP_BACKOFF[min(attempt, len(STEP_BACKOFF) - 1)])
+                    if not retry.wait():
+                        raise unreachable(retry.step, exc, retry) from exc
                     # the outcome is unknown: the lease's sequence number says whether the batch landed
-                    current = resilient("read lock", self.history.read_lock)
+                    current = resilient("read lock", self.history.read_lock, retry=retry)
                     if current is None or current.lease_id != self.lease_id:
                         self._lose()
                     if current is not None and current.seq == seq:
                         self._etag, self._seq, self._valid_until = current.etag, seq, sent_at + self.ttl
                         return
                     continue
+                retry.outage.answered()
                 first = results[0]
                 body = first.get("resourceBody") or {}
                 self._etag = str(first.get("eTag") or body.get("_etag"))

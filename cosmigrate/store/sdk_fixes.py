@@ -55,7 +55,7 @@ def apply() -> None:
         from azure.cosmos._cosmos_client_connection import CosmosClientConnection
     except ImportError:  # pragma: no cover - a future SDK layout
         return
-    CosmosClientConnection.last_response_headers = property(  # type: ignore[assignment,method-assign]
+    CosmosClientConnection.last_response_headers = property(  # type: ignore[assignment]
         _headers_of_this_thread, _set_headers_of_this_thread, doc="The headers of this thread's last response."
     )
     _applied = True

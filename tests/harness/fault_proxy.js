@@ -20,6 +20,12 @@
  * --account-delay-ms N holds every account read that long before forwarding it: the client's background endpoint
  * check (started with each client) is then still running when a short command closes its client.
  *
+ * An outage, on signals: SIGUSR1 takes the proxy down, SIGUSR2 brings it back on the same port. With
+ * --outage refuse (the default) it stops listening and destroys every open connection, so new connections are
+ * refused, as for a database that is gone; with --outage hang it keeps accepting connections and reading
+ * requests but answers none of them (a network that drops the answers), until it comes back. Each change is
+ * acknowledged with a line "down" or "up" on stdout.
+ *
  * Usage: node fault_proxy.js --upstream https://127.0.0.1:PORT --port 0
  *          [--rate429 0.1] [--rate503 0.05] [--rate-reset 0.02] [--seed N] [--account-delay-ms N]
  * Prints one line "listening 127.0.0.1:<port>" on stdout when ready.
@@ -33,14 +39,14 @@ const path = require("path");
 
 const USAGE =
   "usage: node fault_proxy.js --upstream https://HOST:PORT [--port N] [--rate429 P] [--rate503 P] " +
-  "[--rate-reset P] [--seed N] [--account-delay-ms N] --tls-dir DIR\n";
+  "[--rate-reset P] [--seed N] [--account-delay-ms N] [--outage refuse|hang] --tls-dir DIR\n";
 const OPTIONS = { "--upstream": "upstream", "--port": "port", "--rate429": "rate429", "--rate503": "rate503",
   "--rate-reset": "rateReset", "--seed": "seed", "--tls-dir": "tlsDir",
-  "--account-delay-ms": "accountDelayMs" };
+  "--account-delay-ms": "accountDelayMs", "--outage": "outage" };
 
 function parseArgs(argv) {
   const args = { upstream: null, port: "0", rate429: "0", rate503: "0", rateReset: "0", seed: null, tlsDir: null,
-    accountDelayMs: "0" };
+    accountDelayMs: "0", outage: "refuse" };
   for (let i = 0; i < argv.length; i += 1) {
     const key = OPTIONS[argv[i]];
     if (!key || i + 1 >= argv.length) {
@@ -57,6 +63,10 @@ function parseArgs(argv) {
       process.stderr.write(`bad number for ${key}; ${USAGE}`);
       process.exit(2);
     }
+  }
+  if (!["refuse", "hang"].includes(args.outage)) {
+    process.stderr.write(`--outage is refuse or hang; ${USAGE}`);
+    process.exit(2);
   }
   if (!args.upstream || !args.tlsDir) {
     process.stderr.write(`--upstream and --tls-dir are required; ${USAGE}`);
@@ -142,8 +152,16 @@ function forward(req, res, cut) {
   req.pipe(upstreamReq);
 }
 
+let down = false;
+const held = new Set(); // requests left unanswered while down in hang mode
+
 function handle(req, res) {
   const pathname = req.url.split("?")[0];
+  if (down) {
+    held.add(res);
+    res.on("close", () => held.delete(res));
+    return undefined; // hang: never answered while the outage lasts
+  }
   if (pathname === "/__faults") return answer(res, 200, counts);
   if (!pathname.startsWith("/dbs")) {
     counts.account += 1; // the client's account reads (endpoint discovery), counted apart from the tool's own
@@ -180,7 +198,36 @@ server.on("error", (err) => {
   process.stderr.write(`fault_proxy: ${err.message}\n`);
   process.exit(1);
 });
-server.listen(args.port, "127.0.0.1", () => {
-  process.stdout.write(`listening 127.0.0.1:${server.address().port}\n`);
+const sockets = new Set();
+server.on("connection", (socket) => {
+  sockets.add(socket);
+  socket.on("close", () => sockets.delete(socket));
+});
+let port = args.port;
+server.listen(port, "127.0.0.1", () => {
+  port = server.address().port;
+  process.stdout.write(`listening 127.0.0.1:${port}\n`);
+});
+let closed = Promise.resolve();
+setInterval(() => {}, 1 << 30); // while down, nothing else keeps the process alive
+process.on("SIGUSR1", () => {
+  if (down) return;
+  down = true;
+  if (args.outage === "refuse") {
+    closed = new Promise((resolve) => server.close(resolve));
+    for (const socket of sockets) socket.destroy();
+  }
+  process.stdout.write("down\n");
+});
+process.on("SIGUSR2", () => {
+  if (!down) return;
+  down = false;
+  for (const res of held) res.destroy();
+  held.clear();
+  if (args.outage === "refuse") {
+    closed.then(() => server.listen(port, "127.0.0.1", () => process.stdout.write("up\n")));
+  } else {
+    process.stdout.write("up\n");
+  }
 });
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => process.exit(0));

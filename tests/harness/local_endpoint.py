@@ -8,6 +8,7 @@ in Python.
 from __future__ import annotations
 
 import json
+import signal
 import ssl
 import urllib.request
 from pathlib import Path
@@ -30,7 +31,13 @@ def package_cli() -> Path:
 
 
 def start_fault_proxy(
-    upstream: str, rate429: float, rate503: float, rate_reset: float, seed: int, account_delay_ms: int = 0
+    upstream: str,
+    rate429: float,
+    rate503: float,
+    rate_reset: float,
+    seed: int,
+    account_delay_ms: int = 0,
+    outage: str = "refuse",
 ) -> NodeServer:
     return NodeServer.start(
         FAULT_PROXY,
@@ -41,8 +48,27 @@ def start_fault_proxy(
         "--rate-reset", str(rate_reset),
         "--seed", str(seed),
         "--account-delay-ms", str(account_delay_ms),
+        "--outage", outage,
         "--tls-dir", str(install() / "node_modules" / "@vercel" / "cosmosdb-server"),
     )  # fmt: skip
+
+
+def take_down(proxy: NodeServer) -> None:
+    """An outage: the proxy refuses connections (or, started with ``outage="hang"``, answers nothing) until
+    :func:`bring_back`; returns once it is down."""
+    _signal(proxy, signal.SIGUSR1, "down")
+
+
+def bring_back(proxy: NodeServer) -> None:
+    """The end of the outage: the proxy answers again, on the same port; returns once it does."""
+    _signal(proxy, signal.SIGUSR2, "up")
+
+
+def _signal(proxy: NodeServer, number: int, acknowledged: str) -> None:
+    assert proxy.process.stdout is not None
+    proxy.process.send_signal(number)
+    line = proxy.process.stdout.readline().strip()
+    assert line == acknowledged, f"the fault proxy answered {line!r} to signal {number}"
 
 
 def fault_counts(proxy_url: str) -> dict[str, int]:
