@@ -293,10 +293,11 @@ def _view(
                 step = "cosmigrate up resumes it (idempotent)"
                 message = ""
             elif script.idempotent:
-                step = "cosmigrate repair (its script changed since), then cosmigrate up"
+                step = "cosmigrate repair (its script or a helper it imports changed since), then cosmigrate up"
                 message = (
-                    f"revision {script.revision} ({name}) was interrupted going up ({why}) and its script changed "
-                    "since: check its effects, then cosmigrate repair (it becomes pending) and cosmigrate up"
+                    f"revision {script.revision} ({name}) was interrupted going up ({why}) and its script or a "
+                    "helper it imports changed since: check its effects, then cosmigrate repair (it becomes pending) "
+                    "and cosmigrate up"
                 )
             else:
                 step = "check its effects, cosmigrate repair (it becomes pending), then cosmigrate up"
