@@ -19,17 +19,18 @@ from cosmigrate.app.context import Confirm, WaitCallback, connected, locked, req
 from cosmigrate.app.datasteps import saved_steps
 from cosmigrate.app.results import RepairResult, StampResult, UnlockResult
 from cosmigrate.app.runner import batches
-from cosmigrate.app.state import Evaluation, evaluate, in_effect
+from cosmigrate.app.state import Comparison, Evaluation, compare, evaluate, in_effect
+from cosmigrate.app.state import names as _names
 from cosmigrate.config import Config
 from cosmigrate.data.checkpoints import SavedSteps
 from cosmigrate.errors import HistoryConflict, UsageError
 from cosmigrate.scripts import sumfile
-from cosmigrate.scripts.loader import ScriptSet, load_all
+from cosmigrate.scripts.loader import Script, ScriptSet, load_all
 from cosmigrate.scripts.sumfile import SUM_FILE
 from cosmigrate.store.history import HistoryStore
 from cosmigrate.store.lock import Lease, force_release
 from cosmigrate.store.records import Event as HistoryEvent
-from cosmigrate.store.records import Record, Snapshot, now_iso, source_document, source_id, who
+from cosmigrate.store.records import Record, Snapshot, Source, now_iso, source_document, source_id, who
 
 log = logs.LOG
 
@@ -53,6 +54,36 @@ def _diff(revision: str, recorded: str | None, current: str, file: str) -> str:
         recorded.splitlines(keepends=True), current.splitlines(keepends=True), f"{file} (as applied)", f"{file} (now)"
     )
     return "".join(lines) or "(no difference in the text: line endings only)"
+
+
+def _diffs(revision: str, ran: Source | None, script: Script, comparison: Comparison) -> str:
+    """The difference between what ran and what is there now: the script's (when it changed, or when nothing
+    else did), then each changed helper's against the helper's text that ran (kept in the same source document).
+    A helper that was not kept — applied by a cosmigrate that did not cover helpers — is said to be so."""
+    parts = []
+    if comparison.script or not comparison.helpers:
+        parts.append(_diff(revision, ran.text if ran else None, script.source, script.path.name))
+    kept = ran.helpers if ran is not None else None
+    now = script.helper_sources
+    for name in comparison.helpers:
+        if kept is None:
+            parts.append(f"(the text of {name} that ran for {revision} was not kept: no difference to show)\n")
+            continue
+        before, after = kept.get(name), now.get(name)
+        lines = difflib.unified_diff(
+            (before or "").splitlines(keepends=True),
+            (after or "").splitlines(keepends=True),
+            f"{name} (as applied)" if before is not None else f"{name} (not imported when applied)",
+            f"{name} (now)" if after is not None else f"{name} (no longer imported)",
+        )
+        parts.append("".join(lines) or f"({name}: no difference in the text: line endings only)\n")
+    if comparison.unverified:
+        one = len(comparison.unverified) == 1
+        parts.append(
+            f"(its helper{'' if one else 's'} {_names(comparison.unverified)} {'was' if one else 'were'} not "
+            "recorded by the cosmigrate that applied it: accepted as they are now)\n"
+        )
+    return "".join(part if part.endswith("\n") else part + "\n" for part in parts).rstrip("\n")
 
 
 def repair(
@@ -120,6 +151,7 @@ def repair(
         _stale_sum(config, scripts, decided.to_pending + decided.to_applied + decided.accepted + decided.restored),
         {} if restart_data else decided.resumes,
         restarted,
+        decided.recorded,
     )
     if decided.refused:
         error = HistoryConflict(" ".join(decided.refused.values()))
@@ -147,6 +179,7 @@ def _stale_sum(config: Config, scripts: ScriptSet, repaired: list[str]) -> str |
     it no longer matches one of the scripts repaired (not for a forgotten one: its file may only be away on
     another branch)."""
     files = {scripts.by_revision[r].path.name for r in repaired if r in scripts.by_revision}
+    files |= {h.name for r in repaired if r in scripts.by_revision for h in scripts.by_revision[r].helpers}
     if not files:
         return None
     stale = sorted({p.file for p in sumfile.verify(config.migrations) if p.code == "sum-mismatch"} & files)
@@ -170,11 +203,15 @@ class _Decision:
         self.resumes: dict[str, list[str]] = {}  # revision -> its saved data steps, in words
         self.restart = False  # drop those checkpoints: the data steps start over
         self.restart_only: list[str] = []  # pending revisions whose saved data steps start over, nothing else
+        # applied by a cosmigrate that did not record helpers, script unchanged: its helpers are recorded as they
+        # are now (revision -> their names), so that an edit to them is seen from then on
+        self.recorded: list[str] = []
+        self.unverified: dict[str, tuple[str, ...]] = {}
 
     @property
     def nothing(self) -> bool:
         changes = self.to_pending or self.to_applied or self.accepted or self.forgotten or self.restored
-        return not (changes or self.restart_only)
+        return not (changes or self.restart_only or self.recorded)
 
     def question(self, scripts: ScriptSet) -> str:
         lines = ["cosmigrate repair will:"]
@@ -193,15 +230,22 @@ class _Decision:
             for r in self.restored
         ]
         for revision in self.accepted:
-            lines.append(f"  {revision}: accept the current {scripts.by_revision[revision].path.name} as applied:")
+            script = scripts.by_revision[revision]
+            helpers = f" and its helpers ({_names([h.name for h in script.helpers])})" if script.helpers else ""
+            lines.append(f"  {revision}: accept the current {script.path.name}{helpers} as applied:")
             lines += ["    " + line for line in self.diffs[revision].splitlines()]
         lines += [
             f"  {r}: forget the record (no script declares it; what it did stays in the database, and should its "
             "script come back, cosmigrate will not run it again)"
             for r in self.forgotten
         ]
+        lines += [
+            f"  {r}: record the helpers it imports ({_names(self.unverified[r])}) as they are now (it was applied by "
+            "a cosmigrate that did not record helpers, so what ran is unknown; from now on an edit shows as a change)"
+            for r in self.recorded
+        ]
         every = set(self.to_pending + self.to_applied + self.accepted + self.forgotten + self.restored)
-        every |= set(self.restart_only)
+        every |= set(self.restart_only) | set(self.recorded)
         lines.append(f"Repair {', '.join(sorted(every))}?")
         return "\n".join(lines)
 
@@ -246,12 +290,12 @@ class _Decision:
         for revision in set(self.accepted) & set(asked.accepted):
             record, script = records[revision], scripts.by_revision[revision]
             final[revision] = record
-            old = {"checksum": record.checksum, "description": record.description}
-            record.checksum, record.description = script.checksum, script.description
-            record.source = source_id(revision, script.checksum)
-            now = {"checksum": script.checksum, "description": script.description}
+            old = {"checksum": record.checksum, "description": record.description, "helpers": record.helpers}
+            _take(record, script)
+            record.description = script.description
+            now = {"checksum": script.checksum, "description": script.description, "helpers": record.helpers}
             extra += [
-                source_document(revision, script.checksum, script.source),
+                source_document(revision, script.checksum, script.source, script.helper_sources),
                 _event("accepted", revision, lease, was=old, now=now),
             ]
         for revision in set(self.forgotten) & set(asked.forgotten):
@@ -260,7 +304,24 @@ class _Decision:
             record.forgotten_was = was if in_effect(record) else None
             record.state = "forgotten"
             extra.append(_event("forgotten", revision, lease, was=was))
+        for revision in set(self.recorded) & set(asked.recorded):
+            record, script = records[revision], scripts.by_revision[revision]
+            final[revision] = record
+            old = {"checksum": record.checksum, "helpers": "not recorded"}
+            _take(record, script)
+            now = {"checksum": script.checksum, "helpers": record.helpers}
+            extra += [
+                source_document(revision, script.checksum, script.source, script.helper_sources),
+                _event("accepted", revision, lease, was=old, now=now, helpers_recorded=list(self.unverified[revision])),
+            ]
         return [record.to_document() for record in final.values()] + extra
+
+
+def _take(record: Record, script: Script) -> None:
+    """The record now vouches for the script and its helpers as they are: checksums and source."""
+    record.checksum, record.script_checksum = script.checksum, script.script_checksum
+    record.helpers = script.helper_checksums
+    record.source = source_id(record.revision, script.checksum)
 
 
 def _decide(
@@ -281,12 +342,17 @@ def _decide(
             decided.restored.append(view.revision)
     # A changed script of an applied revision, and of one going back to applied after a failed down (its
     # downgrade was just fixed, as the advice says): both are offered in the same repair, with their diff.
-    changed = [view.revision for view in evaluation.changed] + [
-        revision
-        for revision in decided.to_applied + decided.restored
-        if revision in scripts.by_revision
-        and snapshot.records[revision].checksum != scripts.by_revision[revision].checksum
-    ]
+    back = [r for r in decided.to_applied + decided.restored if r in scripts.by_revision]
+    comparisons = {r: compare(snapshot.records[r], scripts.by_revision[r]) for r in back}
+    changed = [view.revision for view in evaluation.changed] + [r for r in back if not comparisons[r].same]
+    for view in evaluation.views:  # applied, script unchanged, helpers never recorded
+        if view.unverified_helpers and view.revision not in changed:
+            decided.recorded.append(view.revision)
+            decided.unverified[view.revision] = tuple(view.unverified_helpers)
+    for revision in back:
+        if comparisons[revision].same and comparisons[revision].unverified:
+            decided.recorded.append(revision)
+            decided.unverified[revision] = comparisons[revision].unverified
     for revision in changed:
         record, script = snapshot.records[revision], scripts.by_revision[revision]
         renamed = bool(record.description) and record.description != script.description
@@ -300,7 +366,7 @@ def _decide(
             continue
         decided.accepted.append(revision)
         if history is not None:
-            decided.diffs[revision] = _diff(revision, history.source(record.source), script.source, script.path.name)
+            decided.diffs[revision] = _diffs(revision, history.sources(record.source), script, compare(record, script))
     return decided
 
 
@@ -330,16 +396,17 @@ def stamp(config: Config, target: str, confirm: Confirm, on_wait: WaitCallback |
         stamped = []
         for script in keep:
             existing = records.get(script.revision)
-            if existing and existing.state == "applied" and existing.checksum == script.checksum:
+            if existing and existing.state == "applied" and compare(existing, script).same:
                 continue
             record = Record(
                 script.revision, script.description, script.checksum, "applied", started_at=now_iso(),
                 finished_at=now_iso(), applied_at=now_iso(), duration_s=0.0, applied_by=who(),
                 idempotent=script.idempotent, stamped=True, source=source_id(script.revision, script.checksum),
+                script_checksum=script.script_checksum, helpers=script.helper_checksums,
             )  # fmt: skip
             documents += [
                 record.to_document(),
-                source_document(script.revision, script.checksum, script.source),
+                source_document(script.revision, script.checksum, script.source, script.helper_sources),
                 _event("stamped", script.revision, lease, target=target),
             ]
             stamped.append(script.revision)

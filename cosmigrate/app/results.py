@@ -173,11 +173,12 @@ class RepairResult(Result):
     sum_hint: str | None = None  # the sum file no longer matches a repaired script: rewrite it
     resumes: dict[str, list[str]] = field(default_factory=dict)  # revision -> where its data steps resume, in words
     restarted: list[str] = field(default_factory=list)  # revisions whose data steps start over (--restart-data)
+    recorded: list[str] = field(default_factory=list)  # applied by an older cosmigrate: helpers recorded as now
 
     @property
     def nothing(self) -> bool:
         changes = self.to_pending or self.to_applied or self.accepted or self.forgotten or self.restored
-        return not (changes or self.restarted)
+        return not (changes or self.restarted or self.recorded)
 
 
 @dataclass(frozen=True)

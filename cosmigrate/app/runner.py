@@ -164,6 +164,8 @@ class Runner:
             revision=script.revision,
             description=script.description,
             checksum=script.checksum,
+            script_checksum=script.script_checksum,
+            helpers=script.helper_checksums,
             state="running",
             direction=direction,
             started_at=now_iso(),
@@ -207,7 +209,10 @@ class Runner:
         except PreconditionRefused as refusal:
             refused = self._event("refused", script.revision, direction, reason=str(refusal))
             if written:
-                back = previous or Record(script.revision, script.description, script.checksum, "pending")
+                back = previous or Record(
+                    script.revision, script.description, script.checksum, "pending",
+                    script_checksum=script.script_checksum, helpers=script.helper_checksums,
+                )  # fmt: skip
                 if direction == "up" and back.state != "pending":  # not applied; its finished data steps count
                     back = replace(back, state="pending")  # (a "reverted" record would have them cleared)
                 self._flush([back.to_document(), refused])
@@ -229,7 +234,7 @@ class Runner:
             record.source = source_id(script.revision, script.checksum)
             self._pending += [
                 record.to_document(),
-                source_document(script.revision, script.checksum, script.source),
+                source_document(script.revision, script.checksum, script.source, script.helper_sources),
                 self._event("applied", script.revision, direction, duration_s=duration, **record.result),
             ]
         else:

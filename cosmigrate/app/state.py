@@ -11,7 +11,8 @@ failed up           fix the script, ``cosmigrate repair`` (it becomes pending), 
 failed down         fix the downgrade, ``cosmigrate repair`` (it is applied again), ``cosmigrate down``
 interrupted up      idempotent: the next ``up`` resumes it; otherwise check, ``repair``, ``up``
 interrupted down    idempotent: the next ``down`` resumes it; otherwise ``repair`` (applied), ``down``
-changed             restore the file, or ``cosmigrate repair`` (``--accept REV`` if its description changed)
+changed             its file or a helper it imports changed (``compare``): restore it, or ``cosmigrate repair``
+                    (``--accept REV`` if its description changed)
 missing             restore the script, or ``cosmigrate repair`` (forgets the record)
 forgotten           its script came back after repair forgot an applied record: ``cosmigrate repair``
                     (applied again, not run)
@@ -20,7 +21,8 @@ forgotten           its script came back after repair forgot an applied record: 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from cosmigrate.errors import HistoryConflict
@@ -43,9 +45,57 @@ class RevisionView:
     applied_by: str | None = None
     idempotent: bool = False
     next_step: str | None = None
+    # helpers the script imports that its record does not cover (applied by a cosmigrate that did not record
+    # helpers): not verified, not changed either; ``note`` says so in words
+    unverified_helpers: list[str] = field(default_factory=list)
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a script and its helpers now differ from what a record says ran (``compare``)."""
+
+    script: bool = False  # the script's own text changed
+    edited: tuple[str, ...] = ()  # helpers imported then and now, whose text changed
+    added: tuple[str, ...] = ()  # helpers imported now, not when it ran
+    dropped: tuple[str, ...] = ()  # helpers imported when it ran, not now
+    unverified: tuple[str, ...] = ()  # helpers imported now that the record does not cover (an older record)
+
+    @property
+    def same(self) -> bool:
+        return not (self.script or self.helpers)
+
+    @property
+    def helpers(self) -> tuple[str, ...]:
+        """Every helper that differs, by name."""
+        return tuple(sorted({*self.edited, *self.added, *self.dropped}))
+
+
+def compare(record: Record, script: Script) -> Comparison:
+    """What changed in ``script`` and its helpers since ``record`` was written: the one test of "changed".
+
+    A record written by a cosmigrate that did not cover helpers (no ``helpers`` field) holds the checksum of the
+    script alone. It is compared with the script alone: the checksum scheme growing is not a change of the
+    revision, and calling every revision that imports a helper changed after an upgrade of cosmigrate would
+    teach people to accept changes blindly. What that record cannot vouch for — the helpers, whose text as it
+    ran was never kept — is returned as ``unverified``: ``status`` says so, and ``cosmigrate repair`` records
+    them as they are now (asking first), after which an edit to them is a change like any other.
+    """
+    if not record.knows_helpers:
+        return Comparison(
+            script=record.checksum != script.script_checksum, unverified=tuple(h.name for h in script.helpers)
+        )
+    if record.checksum == script.checksum:
+        return Comparison()
+    recorded, now = record.helpers or {}, script.helper_checksums
+    edited = tuple(sorted(name for name in recorded.keys() & now.keys() if recorded[name] != now[name]))
+    added, dropped = tuple(sorted(now.keys() - recorded.keys())), tuple(sorted(recorded.keys() - now.keys()))
+    own = (record.script_checksum or record.checksum) != script.script_checksum
+    # the parts agree but not the whole (a record edited by hand?): it is a change all the same, said of the script
+    return Comparison(own or not (edited or added or dropped), edited, added, dropped)
 
 
 @dataclass(frozen=True)
@@ -91,10 +141,15 @@ def evaluate(scripts: ScriptSet, snapshot: Snapshot, own_lease: str | None = Non
             resumable[script.revision] = record.direction
         if problem:
             problems.append(problem)
-        if view.state == "applied" and record is not None and record.checksum != script.checksum:
-            changed_view = _changed(script, record, scripts)
+        if view.state != "applied" or record is None:
+            continue
+        comparison = compare(record, script)
+        if not comparison.same:
+            changed_view = _changed(script, record, scripts, comparison)
             changed.append(changed_view)
             problems.insert(0, ("changed", str(changed_view.error)))
+        elif comparison.unverified:
+            views[-1] = _unverified(view, comparison.unverified)
     for revision, record in sorted(records.items()):
         if revision in scripts.by_revision or record.state in ABSENT_STATES:
             continue
@@ -126,11 +181,53 @@ def returned(script: Script, record: Record) -> bool:
     (same text, or same description): running it would apply that upgrade a second time."""
     if record.state != "forgotten" or not record.forgotten_was:
         return False
-    return record.checksum == script.checksum or (bool(record.description) and record.description == script.description)
+    return compare(record, script).same or (bool(record.description) and record.description == script.description)
 
 
 def _may_resume(script: Script, record: Record) -> bool:
-    return script.idempotent and record.checksum == script.checksum
+    return script.idempotent and compare(record, script).same
+
+
+def _unverified(view: RevisionView, helpers: tuple[str, ...]) -> RevisionView:
+    note = (
+        f"applied by a cosmigrate that did not record helpers: {names(helpers)}, which it imports, "
+        f"{'is' if len(helpers) == 1 else 'are'} not verified (an edit since would not show); cosmigrate repair "
+        "records them as they are now"
+    )
+    return replace(view, unverified_helpers=list(helpers), note=note)
+
+
+def names(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``: a list in words."""
+    listed = list(items)
+    return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
+
+
+def users(scripts: ScriptSet, helper: str) -> list[str]:
+    """The revisions whose scripts import ``helper`` (directly or through another helper), in chain order."""
+    return [s.revision for s in scripts.ordered if any(h.name == helper for h in s.helpers)]
+
+
+def helper_words(scripts: ScriptSet, comparison: Comparison, file: str) -> tuple[str, str]:
+    """What changed, in words, and which revisions use the changed helpers: ``006_x.py and its helper
+    _helpers.py changed``, ``_helpers.py is used by revisions 006 and 007``."""
+    parts = [file] if comparison.script else []
+    if comparison.edited:
+        s = "s" if len(comparison.edited) > 1 else ""
+        parts.append(f"{'its' if parts else 'the'} helper{s} {names(comparison.edited)} it imports")
+    said = f"{' and '.join(parts)} changed" if parts else ""
+    more = []
+    if comparison.added:
+        more.append(f"it now imports {names(comparison.added)}, which it did not import when it ran")
+    if comparison.dropped:
+        more.append(f"it no longer imports {names(comparison.dropped)}, which it imported when it ran")
+    what = ", and ".join(x for x in [said, *more] if x)
+    used = "; ".join(
+        f"{name} is used by {'revision' if len(by) == 1 else 'revisions'} {names(by)}"
+        for name in (*comparison.edited, *comparison.added)
+        if (by := users(scripts, name))
+    )
+    return what, used
 
 
 def _view(
@@ -196,10 +293,11 @@ def _view(
                 step = "cosmigrate up resumes it (idempotent)"
                 message = ""
             elif script.idempotent:
-                step = "cosmigrate repair (its script changed since), then cosmigrate up"
+                step = "cosmigrate repair (its script or a helper it imports changed since), then cosmigrate up"
                 message = (
-                    f"revision {script.revision} ({name}) was interrupted going up ({why}) and its script changed "
-                    "since: check its effects, then cosmigrate repair (it becomes pending) and cosmigrate up"
+                    f"revision {script.revision} ({name}) was interrupted going up ({why}) and its script or a "
+                    "helper it imports changed since: check its effects, then cosmigrate repair (it becomes pending) "
+                    "and cosmigrate up"
                 )
             else:
                 step = "check its effects, cosmigrate repair (it becomes pending), then cosmigrate up"
@@ -229,7 +327,7 @@ def _view(
     return view("failed", error=error, next_step=step), False, ("failed", message)
 
 
-def _changed(script: Script, record: Record, scripts: ScriptSet) -> RevisionView:
+def _changed(script: Script, record: Record, scripts: ScriptSet, comparison: Comparison) -> RevisionView:
     if record.description and record.description != script.description:
         carrier = next(
             (
@@ -247,13 +345,23 @@ def _changed(script: Script, record: Record, scripts: ScriptSet) -> RevisionView
             f"new file only if its changes are already in the database: cosmigrate repair --accept {script.revision}"
         )
         step = f"restore the script that ran, or cosmigrate repair --accept {script.revision}"
-    else:
+    elif not comparison.helpers:
+        recorded = record.script_checksum or record.checksum
         error = (
             f"revision {script.revision}: {script.path.name} changed since it was applied (recorded "
-            f"{record.checksum[:19]}…, file {script.checksum[:19]}…); restore the file, or see the difference and "
+            f"{recorded[:19]}…, file {script.script_checksum[:19]}…); restore the file, or see the difference and "
             "accept it with cosmigrate repair"
         )
         step = "restore the file, or cosmigrate repair (shows the difference, asks)"
+    else:
+        what, used = helper_words(scripts, comparison, script.path.name)
+        error = (
+            f"revision {script.revision} ({script.path.name}): {what} since it was applied"
+            + (f" ({used})" if used else "")
+            + "; restore what ran, or see the difference and accept it with cosmigrate repair (a change meant for "
+            "the database belongs in a new migration)"
+        )
+        step = "restore what it ran (script and helpers), or cosmigrate repair (shows the difference, asks)"
     return RevisionView(
         script.revision, script.description, "changed", record.direction, record.applied_at, script.checksum, error,
         record.applied_by, script.idempotent, step,

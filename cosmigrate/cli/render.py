@@ -191,6 +191,8 @@ def status(result: Any) -> None:
                 click.echo(f"    next: {view.next_step}")
         elif view.state == "interrupted" and view.next_step:
             click.echo(f"  {view.revision}: next: {view.next_step}")
+        if view.note and view.revision not in changed:
+            click.echo(f"  {view.revision}: note: {view.note}")
     if result.lock and not result.lock["expired"]:
         click.echo(f"locked by {result.lock['description']}")
         if result.pending:
@@ -285,6 +287,8 @@ def repair(result: Any) -> None:
         click.echo(f"{rev}: the current script is accepted as applied")
     for rev in result.forgotten:
         click.echo(f"{rev}: record of a missing script forgotten")
+    for rev in result.recorded:
+        click.echo(f"{rev}: the helpers it imports are recorded as they are now (an edit to them now shows)")
     if result.sum_hint:
         click.echo(f"next: {result.sum_hint}")
 

@@ -13,7 +13,7 @@ import importlib.util
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -21,13 +21,27 @@ from typing import Any
 
 from cosmigrate.errors import ScriptError, UsageError
 from cosmigrate.scripts.graph import Node, RevisionGraph
+from cosmigrate.scripts.helpers import imported_files, name_of
 
 FILE_NAME = re.compile(r"^(?P<number>\d+)_(?P<slug>[A-Za-z0-9_]+)\.py$")
 
 
 @dataclass(frozen=True)
+class Helper:
+    """A file of the migrations folder that a script imports (``helpers.py`` says how they are found)."""
+
+    name: str  # its path below the migrations folder: _helpers.py, _pkg/sub.py
+    checksum: str  # as a script's: line endings normalised, BOM dropped
+    source: str  # its text as imported, normalised the same way
+
+
+@dataclass(frozen=True)
 class Script:
-    """One loaded migration file."""
+    """One loaded migration file.
+
+    ``checksum`` covers the script and its helpers (``combined_checksum``); ``script_checksum`` is the script's
+    file alone, which is what the sum file lists for it and what an older cosmigrate recorded.
+    """
 
     revision: str
     down_revision: str | None
@@ -39,10 +53,22 @@ class Script:
     idempotent: bool = False
     arguments: dict[str, str] | None = None
     source: str = ""
+    script_checksum: str = ""
+    helpers: tuple[Helper, ...] = ()
 
     @property
     def node(self) -> Node:
         return Node(self.revision, self.down_revision, self.path.name)
+
+    @property
+    def helper_checksums(self) -> dict[str, str]:
+        """What history records of the helpers: name -> checksum."""
+        return {helper.name: helper.checksum for helper in self.helpers}
+
+    @property
+    def helper_sources(self) -> dict[str, str]:
+        """What history keeps of the helpers, beside the script's source: name -> text."""
+        return {helper.name: helper.source for helper in self.helpers}
 
 
 def normalise(content: bytes) -> bytes:
@@ -58,6 +84,39 @@ def checksum(content: bytes) -> str:
     A CRLF checkout (git autocrlf on Windows) or an editor's BOM is not a change (flyway#253).
     """
     return "sha256:" + hashlib.sha256(normalise(content)).hexdigest()
+
+
+def combined_checksum(script_checksum: str, helpers: Sequence[Helper]) -> str:
+    """The checksum of a script together with the helpers it imports.
+
+    A script that imports no helper keeps exactly its own checksum, the one every earlier cosmigrate recorded:
+    upgrading cosmigrate must not make every applied revision look changed. With helpers, it is the sha256 of
+    a small manifest (a version line, the script's checksum, then each helper's name and checksum, sorted by
+    name), so that editing, adding or dropping a helper changes it, and renaming one too.
+    """
+    if not helpers:
+        return script_checksum
+    lines = [
+        "cosmigrate checksum 2",
+        f"script {script_checksum}",
+        *(f"helper {h.name} {h.checksum}" for h in sorted(helpers, key=lambda h: h.name)),
+    ]
+    return "sha256:" + hashlib.sha256("".join(line + "\n" for line in lines).encode("utf-8")).hexdigest()
+
+
+def find_helpers(path: Path, content: bytes) -> tuple[Helper, ...]:
+    """The helpers of the script at ``path`` (``content`` being its bytes), each with its checksum and text."""
+    found = []
+    for file in imported_files(path, content):
+        name = name_of(path.parent, file)
+        try:
+            text = file.read_bytes()
+        except OSError as exc:
+            raise ScriptError(
+                f"{path.name}: its helper {name} cannot be read ({exc.strerror or exc}); fix the file's permissions"
+            ) from None
+        found.append(Helper(name, checksum(text), normalise(text).decode("utf-8", errors="replace")))
+    return tuple(found)
 
 
 def discover(folder: Path) -> list[Path]:
@@ -126,17 +185,21 @@ def from_module(path: Path, content: bytes, module: ModuleType) -> Script:
             f"{path.name}: arguments must be a dict of -x key to what it does, e.g. {{'force': 'drop even if used'}}"
         )
     doc = (module.__doc__ or "").strip()
+    own = checksum(content)
+    helpers = find_helpers(path, content)
     return Script(
         revision=revision,
         down_revision=down_revision,
         description=doc.splitlines()[0].strip() if doc else path.stem.split("_", 1)[-1].replace("_", " "),
         path=path,
-        checksum=checksum(content),
+        checksum=combined_checksum(own, helpers),
         upgrade=module.upgrade,
         downgrade=module.downgrade,
         idempotent=idempotent,
         arguments=dict(arguments) if arguments is not None else None,
         source=normalise(content).decode("utf-8", errors="replace"),
+        script_checksum=own,
+        helpers=helpers,
     )
 
 
@@ -176,11 +239,14 @@ def _import(path: Path) -> ModuleType:
 def _helpers_importable(folder: Path) -> Iterator[None]:
     """While a script loads, ``from _helpers import x`` finds ``_helpers.py`` beside it.
 
-    Only the folder's ``_``-prefixed modules are meant to be imported this way. They are taken out of
-    ``sys.modules`` afterwards, so that two migration folders' ``_helpers`` never shadow each other; a script
-    keeps what it imported. Import helpers at the top of the script, not inside ``upgrade``.
+    Only the folder's ``_``-prefixed modules (and packages) are meant to be imported this way. They are taken
+    out of ``sys.modules`` afterwards — a package's modules too, which sit below the folder, not in it — so that
+    two migration folders' ``_helpers`` never shadow each other, and a helper edited since is read again, as
+    its checksum is; a script keeps what it imported. Import helpers at the top of the script, not inside
+    ``upgrade``.
     """
-    entry = str(folder.resolve())
+    root = folder.resolve()
+    entry = str(root)
     sys.path.insert(0, entry)
     before = set(sys.modules)
     try:
@@ -189,9 +255,14 @@ def _helpers_importable(folder: Path) -> Iterator[None]:
         with contextlib.suppress(ValueError):
             sys.path.remove(entry)
         for name in set(sys.modules) - before:
-            origin = getattr(sys.modules[name], "__file__", None) or ""
-            if origin and Path(origin).resolve().parent == Path(entry):
-                sys.modules.pop(name, None)
+            module = sys.modules[name]
+            origin = getattr(module, "__file__", None) or ""
+            places = [origin] if origin else list(getattr(module, "__path__", None) or [])  # a namespace package
+            top = root / name.partition(".")[0]  # found through the folder's entry: its top-level name is there
+            for place in (Path(place).resolve() for place in places):
+                if place == top.with_name(top.name + ".py") or place.is_relative_to(top):
+                    sys.modules.pop(name, None)
+                    break
 
 
 def _line_in(path: Path, exc: BaseException) -> str:

@@ -21,6 +21,7 @@ from cosmigrate.store.records import (
     Event,
     LockView,
     Snapshot,
+    Source,
     server_time,
     snapshot_of,
 )
@@ -93,12 +94,17 @@ class HistoryStore:
 
     def source(self, document_id: str | None) -> str | None:
         """The text of a script as it ran, if it was kept."""
+        found = self.sources(document_id)
+        return found.text if found is not None else None
+
+    def sources(self, document_id: str | None) -> Source | None:
+        """The text of a script as it ran and of the helpers it imported, if they were kept."""
         if not document_id:
             return None
 
-        def read() -> str | None:
+        def read() -> Source | None:
             try:
-                return str(self.container.read_item(document_id, partition_key=SCOPE).get("text", ""))
+                return Source.from_document(self.container.read_item(document_id, partition_key=SCOPE))
             except cosmos_errors.CosmosResourceNotFoundError:
                 return None
 

@@ -4,7 +4,8 @@ Everything lives in one metadata container of the migrated database, partition k
 
 * partition ``history``: the lock lease (``lock.py``), one *record* per revision (its current state), one
   *event* per thing that happened (applied, reverted, failed, interrupted, resumed, refused, repaired,
-  accepted, forgotten, stamped, forced, unlocked), and the *source* of every script version that ran.
+  accepted, forgotten, stamped, forced, unlocked), and the *source* of every script version that ran (with
+  the text of the helpers it imported).
   Records and the lock come back together in one query, so ``status`` costs the same with 4 or 400
   revisions; events and sources are read only when asked for. Being one logical partition, a run's writes
   go in one transactional batch together with a conditional renewal of its lease: a run that lost its lock
@@ -73,7 +74,7 @@ class Record:
 
     revision: str
     description: str
-    checksum: str
+    checksum: str  # the script and its helpers (the loader's combined checksum)
     state: State
     direction: Direction = "up"
     started_at: str = ""
@@ -92,6 +93,16 @@ class Record:
     # when forgotten by repair: the state it was in ("applied", "failed going down", ...), so that a script that
     # comes back under this number is not taken for a new one and run again over what it already did
     forgotten_was: str | None = None
+    # The parts of ``checksum``: the script's file alone, and each helper it imports (name -> checksum), so that
+    # a change can be said to be the script's or a helper's. Both None in a record written before helpers were
+    # covered, whose ``checksum`` is the script's alone (see ``app.state.compare``).
+    script_checksum: str | None = None
+    helpers: dict[str, str] | None = None
+
+    @property
+    def knows_helpers(self) -> bool:
+        """Whether this record says which helpers ran (written by a cosmigrate that covers them)."""
+        return self.helpers is not None
 
     def to_document(self) -> dict[str, Any]:
         return {"id": f"rev-{self.revision}", "scope": SCOPE, "kind": "revision", **asdict(self)}
@@ -150,8 +161,12 @@ class Event:
         return asdict(self)
 
 
-def source_document(revision: str, checksum: str, text: str) -> dict[str, Any]:
-    """The script as it ran, so that a changed or missing script can be shown as a diff against it."""
+def source_document(
+    revision: str, checksum: str, text: str, helpers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The script as it ran, and the text of each helper it imported (name -> text), so that a changed or
+    missing script, or an edited helper, can be shown as a diff against what ran. Its id follows ``checksum``,
+    which covers the helpers: each version of them that ran is kept."""
     return {
         "id": source_id(revision, checksum),
         "scope": SCOPE,
@@ -160,7 +175,23 @@ def source_document(revision: str, checksum: str, text: str) -> dict[str, Any]:
         "checksum": checksum,
         "text": text,
         "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "helpers": dict(helpers or {}),
     }
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source document read back: the script's text, and its helpers' (None when not kept, as by a cosmigrate
+    that did not cover helpers)."""
+
+    text: str
+    helpers: dict[str, str] | None
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> Source:
+        helpers = doc.get("helpers")
+        kept = {str(k): str(v) for k, v in helpers.items()} if isinstance(helpers, Mapping) else None
+        return cls(str(doc.get("text", "")), kept)
 
 
 @dataclass(frozen=True)
