@@ -322,14 +322,16 @@ def _lines(path: Path) -> int:
 
 
 def test_the_ru_budget_limits_the_rate(endpoint: str, database: DatabaseProxy) -> None:
-    container = seeded_container(endpoint, database, "budget", 1500)
-    budget = 250.0
-    limited = transform_items(container, lambda d: {**d, "r": 1}, max_ru_per_second=budget)
-    free = transform_items(container, lambda d: {**d, "r": 2})
-    limited_rate, free_rate = limited.ru / limited.seconds, free.ru / free.seconds
-    assert limited.ru >= 1500  # every write was charged (1 RU each on the local endpoint)
+    """The budget is set from the rate this machine reaches unlimited, measured first in this test: a third of it,
+    so that the limit must hold it back whatever the machine's speed or load (a busier machine only makes the
+    limited run slower, which passes; one that gets faster must still be held to the budget)."""
+    container = seeded_container(endpoint, database, "budget", 800)
+    free = transform_items(container, lambda d: {**d, "r": 1})
+    budget = free.ru / free.seconds / 3
+    limited = transform_items(container, lambda d: {**d, "r": 2}, max_ru_per_second=budget)
+    limited_rate = limited.ru / limited.seconds
+    assert limited.ru >= 800  # every write was charged (1 RU each on the local endpoint)
     assert limited_rate <= budget * 1.25, f"{limited_rate:.0f} RU/s against a budget of {budget:.0f}"
-    assert free_rate > budget * 1.5, f"unlimited only {free_rate:.0f} RU/s: the check above proves nothing"
 
 
 def test_should_continue_raising_stops_cleanly_and_the_checkpoint_resumes(

@@ -173,17 +173,21 @@ def test_a_saved_data_step_is_described_by_where_it_resumes() -> None:
     transform = {"operation": "transform", "container": "customers"}
     totals = {"read": 1200, "written": 995, "unchanged": 3, "deleted": 0, "dead_lettered": 2}
     failed = [{"id": "c4"}, {"id": "c9"}]
-    assert describe_checkpoint({"identity": transform, "ranges": ranges, "totals": totals, "failed": []}) == (
-        "transform of customers resumes after 1,000 documents"
-    )
-    assert describe_checkpoint({"identity": transform, "ranges": ranges, "totals": totals, "failed": failed}) == (
+    clean = {"identity": transform, "ranges": ranges, "totals": totals, "clean": True}
+    assert describe_checkpoint({**clean, "failed": []}) == "transform of customers resumes after 1,000 documents"
+    assert describe_checkpoint({**clean, "failed": failed}) == (
         "transform of customers resumes after 998 documents, and retries the 2 documents that failed"
+    )
+    # saved by a cosmigrate that did not say whether it stopped cleanly: exactness unknown, and said so
+    assert describe_checkpoint({**clean, "clean": None, "failed": []}).endswith(
+        "; the run that saved it did not stop cleanly: documents it handled after its last checkpoint (a few pages) "
+        "are done again"
     )
     done = [{**r, "finished": True} for r in ranges]
     copy = {"operation": "copy", "container": "orders", "target": "orders_v2"}
-    assert describe_checkpoint({"identity": copy, "ranges": done, "totals": totals, "failed": failed[:1]}) == (
-        "copy of orders to orders_v2 retries only the document that failed"
-    )
+    assert describe_checkpoint(
+        {"identity": copy, "ranges": done, "totals": totals, "failed": failed[:1], "clean": True}
+    ) == ("copy of orders to orders_v2 retries only the document that failed")
     finished = {"identity": transform, "ranges": done, "totals": totals, "failed": [], "done": True}
     assert (
         describe_checkpoint(finished)
