@@ -1,4 +1,4 @@
-"""copy_container against the real local endpoint: a partition key change of 20,000 documents, indexing off for
+"""copy_container against the real local endpoint: a partition key change of 4,000 documents, indexing off for
 the load and restored after, a stopped copy resumed, and the final count check."""
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ def _policy(properties: dict[str, Any]) -> dict[str, Any]:
     return {k: policy.get(k) for k in ("indexingMode", "includedPaths", "excludedPaths", "compositeIndexes")}
 
 
-def test_twenty_thousand_documents_copied_to_a_new_partition_key_all_arrive(
+def test_four_thousand_documents_copied_to_a_new_partition_key_all_arrive(
     endpoint: str, database: DatabaseProxy
 ) -> None:
-    count = 20_000
+    count = 4_000
     source = seeded_container(endpoint, database, "integrations", count)
     target = database.create_container(
         "integrations_v2", partition_key=PartitionKey("/tenantId"), indexing_policy=DECLARED

@@ -98,10 +98,10 @@ class ConcurrentWriter:
                 self.bump(f"d{n:06d}", f"p{n % 97}")
 
 
-def test_twenty_thousand_documents_through_faults_all_changed_no_concurrent_update_lost(
+def test_four_thousand_documents_through_faults_all_changed_no_concurrent_update_lost(
     endpoint: str, faulty: NodeServer, database: DatabaseProxy
 ) -> None:
-    count = 20_000
+    count = 4_000
     seeded_container(endpoint, database, "orders", count)
     direct = database.get_container_client("orders")
     writer = ConcurrentWriter(direct, [n for n in range(count) if n % 20 == 1])
@@ -139,7 +139,7 @@ def test_twenty_thousand_documents_through_faults_all_changed_no_concurrent_upda
     assert len(writer.bumped) > forced  # the free-running writer bumped documents too, during the run
     assert (totals.read, totals.written, totals.dead_lettered) == (count, count, 0), totals
     injected = fault_counts(faulty.url)
-    assert injected["429"] > 500 and injected["503"] > 100 and injected["reset"] > 100, injected
+    assert injected["429"] > 100 and injected["503"] > 20 and injected["reset"] > 20, injected
 
 
 def test_fn_errors_and_refused_writes_are_dead_lettered_counted_and_fail_the_run(

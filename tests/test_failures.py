@@ -121,6 +121,8 @@ def test_status_cli_reports_failed_revisions_in_json_and_exits_1(
                 "fix the script (or the data it failed on), cosmigrate repair (it becomes pending again), then "
                 "cosmigrate up"
             ),
+            "unverified_helpers": [],
+            "note": None,
         }
     ]
     assert body["blocked"] is True and "002" in body["refusal"]
