@@ -12,6 +12,8 @@ Sections (each also runs alone: ``python -m bench.<module>``):
 5. keep-alive: point reads per second through the launcher vs the npm package's own CLI.
 6. data: transform_items vs a plain read-modify-write script, and peak memory at 10,000 vs 100,000 documents
    (``bench/data.py``; ``COSMIGRATE_BENCH_DATA=0`` skips it, it takes minutes).
+7. outage: how long ``up`` takes to end after the database stops answering mid-transform, against the documented
+   bound (``bench/outage.py``; ``COSMIGRATE_BENCH_OUTAGE=0`` skips it, it takes about four minutes).
 """
 
 from __future__ import annotations
@@ -190,6 +192,10 @@ def main() -> None:
         from bench import data
 
         rows += data.main()
+    if os.environ.get("COSMIGRATE_BENCH_OUTAGE", "1") != "0":
+        from bench import outage
+
+        rows += outage.main()
     print("\n| figure | value | goal | command |\n| --- | --- | --- | --- |")
     for row in rows:
         figure, value, goal, made_by = (*row, "-", "python -m bench")[:4] if len(row) == 2 else row

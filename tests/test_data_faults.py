@@ -77,7 +77,8 @@ def test_a_transform_through_faults_with_the_application_writing_does_each_docum
     seed: int, endpoint: str, database: DatabaseProxy, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     """The scenario of issue 11: 3,000 documents through 10% 429, 5% 503 and 2% cut connections, with the
-    application's read-modify-writes (ETag-conditional, another process) going on all along. fn is not
+    application's read-modify-writes (ETag-conditional, another process, straight to the endpoint) going on all
+    along. fn is not
     idempotent (it counts its own calls into the document): each document must end with exactly one, and with
     every update the application was told had landed."""
     count = 3000
@@ -91,7 +92,7 @@ def test_a_transform_through_faults_with_the_application_writing_does_each_docum
     }
     updates = tmp_path / "updates.log"
     app = subprocess.Popen(
-        [sys.executable, "-m", "tests.harness.app_writer", proxy.url, database.id, "orders", str(count), str(updates)],
+        [sys.executable, "-m", "tests.harness.app_writer", endpoint, database.id, "orders", str(count), str(updates)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -23,7 +23,7 @@ from azure.cosmos import exceptions as cosmos_errors
 from cosmigrate import logs
 from cosmigrate.config import Config
 from cosmigrate.errors import CredentialError, DatabaseError, DatabaseUnreachable
-from cosmigrate.store import sdk_fixes
+from cosmigrate.store import outage, sdk_fixes
 from cosmigrate.store.outage import StepRetry
 
 log = logs.LOG
@@ -49,6 +49,16 @@ SYSTEM_PROPERTIES = ("_rid", "_ts", "_self", "_etag", "_docs", "_sprocs", "_trig
 PROGRESS_HEADER = "x-ms-documentdb-collection-index-transformation-progress"
 
 
+def request_timeouts(outage_timeout: float) -> dict[str, Any]:
+    """The client's options, with no single request waiting longer for its connection or its answer than a third
+    of the outage bound: a request that hangs is found failed early enough to leave retries within the bound."""
+    return {
+        **CLIENT_OPTIONS,
+        "connection_timeout": min(CLIENT_OPTIONS["connection_timeout"], outage_timeout / 3),
+        "read_timeout": min(CLIENT_OPTIONS["read_timeout"], outage_timeout / 3),
+    }
+
+
 def connect(config: Config) -> CosmosClient:
     # The SDK logs through the logging module (with no handler: Python's last resort, on stderr) from background
     # threads, e.g. "Health check task failed" when a client is closed while its endpoint refresh runs. What
@@ -59,7 +69,11 @@ def connect(config: Config) -> CosmosClient:
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     try:
         return CosmosClient(
-            config.endpoint, credential=config.key, connection_verify=config.verify_tls, **CLIENT_OPTIONS
+            config.endpoint,
+            credential=config.key,
+            connection_verify=config.verify_tls,
+            raw_request_hook=outage.on_request,
+            **request_timeouts(config.outage_timeout),
         )
     except (AzureError, ValueError) as exc:
         raise failure(exc, f"cannot connect to {config.endpoint}", config) from None

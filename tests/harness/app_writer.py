@@ -47,7 +47,7 @@ def main(argv: list[str]) -> None:
                 )
             except cosmos_errors.CosmosAccessConditionFailedError:
                 continue  # the migration wrote first: read again, as the application would
-            except Exception:
+            except Exception:  # a fault (when run through the fault proxy): this update's outcome is unknown
                 continue
             log.write(f"{doc_id} {document['b']}\n")
             log.flush()
