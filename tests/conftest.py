@@ -89,13 +89,20 @@ def database(cosmos: CosmosClient, database_name: str) -> DatabaseProxy:
 
 
 @pytest.fixture
-def make_config(endpoint: str, database_name: str) -> Callable[..., Config]:
+def test_backups(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where a test's backups, dead letters and kept checkpoints go unless it says otherwise: never the repository."""
+    return tmp_path_factory.mktemp("backups")
+
+
+@pytest.fixture
+def make_config(endpoint: str, database_name: str, test_backups: Path) -> Callable[..., Config]:
     def build(migrations: Path = MIGRATIONS, x: dict[str, str] | None = None, **flags: Any) -> Config:
         merged = {
             "endpoint": endpoint,
             "database": database_name,
             "migrations": str(migrations),
             "create_database": True,
+            "backup_dir": str(test_backups),
             **flags,
         }
         return load_config(merged, environ={}, cwd=ROOT, x=x)
@@ -111,7 +118,7 @@ class CliResult:
 
 
 @pytest.fixture
-def cli_env(endpoint: str, database_name: str) -> dict[str, str]:
+def cli_env(endpoint: str, database_name: str, test_backups: Path) -> dict[str, str]:
     """Environment for ``python -m cosmigrate`` aimed at this test's database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COSMOS_", "COSMIGRATE_"))}
     env.update(
@@ -119,6 +126,7 @@ def cli_env(endpoint: str, database_name: str) -> dict[str, str]:
         COSMOS_DATABASE=database_name,
         COSMIGRATE_MIGRATIONS=str(MIGRATIONS),
         COSMIGRATE_CREATE_DATABASE="1",
+        COSMIGRATE_BACKUP_DIR=str(test_backups),
         PYTHONWARNINGS="ignore",
     )
     return env

@@ -98,10 +98,10 @@ class ConcurrentWriter:
                 self.bump(f"d{n:06d}", f"p{n % 97}")
 
 
-def test_four_thousand_documents_through_faults_all_changed_no_concurrent_update_lost(
+def test_two_thousand_documents_through_faults_all_changed_no_concurrent_update_lost(
     endpoint: str, faulty: NodeServer, database: DatabaseProxy
 ) -> None:
-    count = 4_000
+    count = 2_000
     seeded_container(endpoint, database, "orders", count)
     direct = database.get_container_client("orders")
     writer = ConcurrentWriter(direct, [n for n in range(count) if n % 20 == 1])
@@ -139,7 +139,7 @@ def test_four_thousand_documents_through_faults_all_changed_no_concurrent_update
     assert len(writer.bumped) > forced  # the free-running writer bumped documents too, during the run
     assert (totals.read, totals.written, totals.dead_lettered) == (count, count, 0), totals
     injected = fault_counts(faulty.url)
-    assert injected["429"] > 100 and injected["503"] > 20 and injected["reset"] > 20, injected
+    assert injected["429"] > 50 and injected["503"] > 10 and injected["reset"] > 10, injected
 
 
 def test_fn_errors_and_refused_writes_are_dead_lettered_counted_and_fail_the_run(
@@ -280,7 +280,7 @@ def test_fn_can_delete_and_leave_documents_unchanged(database: DatabaseProxy) ->
 def test_a_killed_run_resumes_from_its_checkpoint_rereading_only_the_pages_in_flight(
     endpoint: str, database: DatabaseProxy, tmp_path: Path
 ) -> None:
-    count, page_size, concurrency = 4000, 50, 4
+    count, page_size = 2000, 50  # the worker runs 4 writers, a checkpoint every page
     container = seeded_container(endpoint, database, "big", count)
     history = database.create_container("cosmigrate_history", partition_key=PartitionKey("/scope"))
     first, second = tmp_path / "first.calls", tmp_path / "second.calls"
@@ -303,8 +303,9 @@ def test_a_killed_run_resumes_from_its_checkpoint_rereading_only_the_pages_in_fl
     assert done.returncode == 0, done.stderr[-2000:]
     calls_second = Counter(second.read_text().split())
     reread = set(calls_first) & set(calls_second)
-    in_flight = (2 + concurrency + 1) + 1 + 1  # the reader's window, plus the checkpoint every page and one racing
-    assert len(reread) <= in_flight * page_size, f"{len(reread)} documents read again"
+    # no more than 2 x checkpoint_every (1 in the worker) x page_size handed to fn beyond the last checkpoint saved
+    at_risk = 2 * 1 * page_size
+    assert len(reread) <= at_risk, f"{len(reread)} documents done again, more than the {at_risk} a checkpoint allows"
     assert set(calls_first) | set(calls_second) == {f"d{n:06d}" for n in range(count)}  # nothing skipped
     assert all(d.get("v") == 2 for d in all_documents(container).values())
     totals = json.loads(done.stdout.strip().splitlines()[-1])

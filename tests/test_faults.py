@@ -99,7 +99,7 @@ def test_concurrent_deploys_through_faults_apply_each_revision_once(
     faulty: NodeServer, cli_env: dict[str, str], cosmos: CosmosClient, database_name: str
 ) -> None:
     """Four `up` processes at once, through throttling, 503s and cut connections: the lock still holds."""
-    concurrent_deploys({**cli_env, "COSMOS_ENDPOINT": faulty.url}, cosmos, database_name, processes=4, rounds=3)
+    concurrent_deploys({**cli_env, "COSMOS_ENDPOINT": faulty.url}, cosmos, database_name, processes=4, rounds=2)
 
 
 def test_revisions_that_change_nothing_cost_almost_no_requests(

@@ -241,8 +241,8 @@ def test_lock_is_released_after_a_failed_run(
 def test_eight_concurrent_up_processes_apply_each_revision_once(
     cli_env: dict[str, str], cosmos: CosmosClient, database_name: str
 ) -> None:
-    """Eight deploys at once on a fresh database, 4 rounds: all succeed, each revision runs exactly once."""
-    concurrent_deploys(cli_env, cosmos, database_name, processes=8, rounds=4)
+    """Eight deploys at once on a fresh database, 3 rounds: all succeed, each revision runs exactly once."""
+    concurrent_deploys(cli_env, cosmos, database_name, processes=8, rounds=3)
 
 
 # -- clocks that disagree -----------------------------------------------------------------------------------
