@@ -21,6 +21,16 @@
  *     the emulator's public well-known key), or it is answered 401, as Cosmos DB does. The package accepts any.
  *  9. A point read of a document without a partition key value works. The client sends the undefined value as
  *     "[{}]", which the package's read (unlike its patch, replace and delete) takes for no key at all (400).
+ * 10. Container properties are stored and returned in Azure's shape (properties.js): the defaults the service
+ *     adds (conflictResolutionPolicy, geospatialConfig, uniqueKeyPolicy, partitionKey.kind, indexingPolicy's
+ *     automatic, "/*" and '/"_etag"/?' paths, the _docs... links), computed properties, vector and full-text
+ *     policies and indexes, default and analytical TTL; a replace follows Azure's rules: a partition key change
+ *     is 400, a unique key change 403, a conflict resolution or vector policy change 400, defaultTtl left out
+ *     turns TTL off, analytical store once turned off (0) stays off. The package accepted any replace that kept
+ *     the partition key object byte for byte, and a body with another container's id replaced that one.
+ *
+ * Request bodies: a correction that must see a body before the package's handler does reads it with readBody;
+ * the handler then gets the same parsed body (the package reads bodies through its json module, patched below).
  *
  * Usage: node server.js [--port N] [--host 127.0.0.1]   (port 0 picks a free one)
  * Prints one line "listening <host>:<port>" on stdout when ready.
@@ -28,6 +38,17 @@
 "use strict";
 
 const lib = (name) => require(`@vercel/cosmosdb-server/lib/${name}`);
+
+// Request bodies, read once: the parsed body (a promise) is kept on the request, and the package's handlers, which
+// read bodies through lib("json") at each call, get that same promise.
+const BODY = Symbol("cosmigrate body");
+const jsonModule = lib("json");
+const plainJson = jsonModule.default;
+jsonModule.default = (req) => req[BODY] || plainJson(req);
+const readBody = (req) => {
+  if (!req[BODY]) req[BODY] = plainJson(req);
+  return req[BODY];
+};
 
 // (3) Combined unique keys. The package looks a document up by one "key path" at a time through getValue;
 // a combined key path is encoded as one segment that getValue expands to the JSON of all its paths' values.
@@ -418,6 +439,9 @@ function refuseUnauthorized(req, res, message) {
   });
   res.end(body);
 }
+
+// (10) Container properties.
+require("./properties")({ lib, readBody });
 
 // Required only now, so that the routes table picks up the patched handlers.
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
