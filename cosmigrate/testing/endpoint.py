@@ -2,7 +2,7 @@
 
 ``local_endpoint/server.js`` runs the npm package ``@vercel/cosmosdb-server`` (a real Cosmos DB REST server
 over HTTPS) corrected where it differs from Azure in ways a migration tool depends on: see the comments at
-its top (container properties are in ``properties.js`` beside it).
+its top (throughput offers and container properties are in ``offers.js`` and ``properties.js`` beside it).
 Its npm dependencies are installed once per lockfile into a cache folder (``COSMIGRATE_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/cosmigrate``, else ``~/.cache/cosmigrate``), so a fresh checkout needs Node.js >= 18 and npm,
 nothing else.
@@ -41,7 +41,7 @@ from cosmigrate.config import EMULATOR_KEY
 
 SOURCE = Path(__file__).resolve().parent / "local_endpoint"
 # The launcher and the modules it requires; copied together into the cache folder (see ``install``).
-SCRIPTS = ("server.js", "properties.js")
+SCRIPTS = ("server.js", "offers.js", "properties.js")
 FILES = (*SCRIPTS, "package.json", "package-lock.json")
 SCRIPTS_KEPT_SECONDS = 24 * 3600
 
