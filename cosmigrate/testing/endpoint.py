@@ -2,9 +2,10 @@
 
 ``local_endpoint/server.js`` runs the npm package ``@vercel/cosmosdb-server`` (a real Cosmos DB REST server
 over HTTPS) corrected where it differs from Azure in ways a migration tool depends on: see the comments at
-its top. Its npm dependencies are installed once per lockfile into a cache folder (``COSMIGRATE_CACHE_DIR``,
-else ``$XDG_CACHE_HOME/cosmigrate``, else ``~/.cache/cosmigrate``), so a fresh checkout needs Node.js >= 18
-and npm, nothing else.
+its top (throughput offers and container properties are in ``offers.js`` and ``properties.js`` beside it).
+Its npm dependencies are installed once per lockfile into a cache folder (``COSMIGRATE_CACHE_DIR``, else
+``$XDG_CACHE_HOME/cosmigrate``, else ``~/.cache/cosmigrate``), so a fresh checkout needs Node.js >= 18 and npm,
+nothing else.
 
 From Python: ``with start() as endpoint: endpoint.url``. From a shell (``make migrate``)::
 
@@ -39,7 +40,10 @@ from types import TracebackType
 from cosmigrate.config import EMULATOR_KEY
 
 SOURCE = Path(__file__).resolve().parent / "local_endpoint"
-FILES = ("server.js", "package.json", "package-lock.json")
+# The launcher and the modules it requires; copied together into the cache folder (see ``install``).
+SCRIPTS = ("server.js", "offers.js", "properties.js")
+FILES = (*SCRIPTS, "package.json", "package-lock.json")
+SCRIPTS_KEPT_SECONDS = 24 * 3600
 
 
 class EndpointError(RuntimeError):
@@ -54,10 +58,11 @@ def cache_dir() -> Path:
 
 
 def install() -> Path:
-    """The folder holding ``server.js`` and its ``node_modules``, installed (``npm ci``) when missing.
+    """The folder holding the endpoint's ``node_modules``, installed (``npm ci``) when missing.
 
     One folder per lockfile, guarded by a file lock so that concurrent test runs do not install on top of
-    each other; ``server.js`` is copied in on every call (atomically), so editing it needs no reinstall.
+    each other. The scripts (``SCRIPTS``) are copied in on every call, so editing them needs no reinstall:
+    see :func:`server_script`.
     """
     lock_digest = hashlib.sha256((SOURCE / "package-lock.json").read_bytes()).hexdigest()[:12]
     target = cache_dir() / f"local-endpoint-{lock_digest}"
@@ -78,11 +83,41 @@ def install() -> Path:
             )
             if done.returncode != 0:
                 raise EndpointError(f"npm ci for the local endpoint failed in {target}: {done.stderr.strip()[-500:]}")
-        fd, temporary = tempfile.mkstemp(dir=target, suffix=".js")
-        with os.fdopen(fd, "wb") as copy:
-            copy.write((SOURCE / "server.js").read_bytes())
-        os.replace(temporary, target / "server.js")
+        _copy_scripts(target)
     return target
+
+
+def _scripts_folder(target: Path) -> Path:
+    contents = hashlib.sha256()
+    for name in SCRIPTS:
+        contents.update(name.encode() + b"\0" + (SOURCE / name).read_bytes() + b"\0")
+    return target / f"scripts-{contents.hexdigest()[:12]}"
+
+
+def _copy_scripts(target: Path) -> None:
+    """The scripts go into a folder named after their contents, below the one holding ``node_modules`` (Node
+    finds the package from there): every version of them is complete and never changes once written, so
+    checkouts with different scripts that share the cache folder (git worktrees, a release and a checkout) never
+    start one another's, nor a mix of old and new modules. Written under a temporary name, then renamed."""
+    folder = _scripts_folder(target)
+    if folder.is_dir():
+        os.utime(folder)  # still in use: see the pruning below
+        return
+    temporary = Path(tempfile.mkdtemp(dir=target, prefix=".scripts-"))
+    temporary.chmod(0o755)  # as a folder made by mkdir (mkdtemp's is private)
+    for name in SCRIPTS:
+        shutil.copyfile(SOURCE / name, temporary / name)
+    os.rename(temporary, folder)  # callers hold the folder's lock: no other process writes it meanwhile
+    # Versions nobody installed for a day go (a running endpoint read its scripts when it started).
+    for old in target.glob("scripts-*"):
+        with contextlib.suppress(OSError):
+            if old != folder and time.time() - old.stat().st_mtime > SCRIPTS_KEPT_SECONDS:
+                shutil.rmtree(old)
+
+
+def server_script() -> Path:
+    """``server.js`` as installed, with the modules it requires beside it."""
+    return _scripts_folder(install()) / "server.js"
 
 
 @dataclass
@@ -134,9 +169,8 @@ class NodeServer:
 def start(index_seconds: float = 1.0, port: int = 0, host: str = "127.0.0.1", key: str = EMULATOR_KEY) -> NodeServer:
     """Start a local endpoint on a free loopback port (or ``port``); index transformations take
     ``index_seconds`` to reach 100%."""
-    folder = install()
     env = {"COSMOS_LOCAL_INDEX_SECONDS": str(index_seconds), "COSMOS_LOCAL_KEY": key}
-    return NodeServer.start(folder / "server.js", "--port", str(port), "--host", host, env=env)
+    return NodeServer.start(server_script(), "--port", str(port), "--host", host, env=env)
 
 
 # -- the command line, for make migrate --------------------------------------------------------------------
@@ -199,11 +233,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if answers(port):
             print(f"local endpoint already answers at https://localhost:{port}")
             return 0
-        folder = install()
+        script = server_script()
         state.mkdir(exist_ok=True)
         with open(state / "server.log", "w") as log:
             process = subprocess.Popen(
-                ["node", str(folder / "server.js"), "--port", str(port)],
+                ["node", str(script), "--port", str(port)],
                 stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
                 env={**os.environ, "COSMOS_LOCAL_KEY": os.environ.get("COSMOS_LOCAL_KEY", EMULATOR_KEY)},
             )  # fmt: skip

@@ -21,6 +21,23 @@
  *     the emulator's public well-known key), or it is answered 401, as Cosmos DB does. The package accepts any.
  *  9. A point read of a document without a partition key value works. The client sends the undefined value as
  *     "[{}]", which the package's read (unlike its patch, replace and delete) takes for no key at all (400).
+ * 10. Container properties are stored and returned in Azure's shape (properties.js): the defaults the service
+ *     adds (conflictResolutionPolicy, geospatialConfig, uniqueKeyPolicy, partitionKey.kind, indexingPolicy's
+ *     automatic, "/*" and '/"_etag"/?' paths, the _docs... links), computed properties, vector and full-text
+ *     policies and indexes, default and analytical TTL; a replace follows Azure's rules: a partition key change
+ *     is 400, a unique key change 403, a conflict resolution or vector policy change 400, defaultTtl left out
+ *     turns TTL off, analytical store once turned off (0) stays off. The package accepted any replace that kept
+ *     the partition key object byte for byte, and a body with another container's id replaced that one.
+ * 11. Throughput (offers.js). The package has no /offers route: every throughput call failed "no route". Creating
+ *     a database or a container with manual or autoscale throughput creates its offer; GET /offers, GET and PUT
+ *     /offers/{rid} and offer queries work with Azure's limits (minimum, steps, maximum: 400), ETags and
+ *     x-ms-cosmos-min-throughput; switching between manual and autoscale takes the migrate headers
+ *     (x-ms-cosmos-migrate-offer-to-autopilot / -to-manual-throughput), as on Azure; deletes drop the offers.
+ * 12. Offers are signed as Cosmos DB specifies: resource type "offers", and for one offer the link is its rid
+ *     alone, lower-cased (REST docs "Get an Offer"), which is what the SDKs sign.
+ *
+ * Request bodies: a correction that must see a body before the package's handler does reads it with readBody;
+ * the handler then gets the same parsed body (the package reads bodies through its json module, patched below).
  *
  * Usage: node server.js [--port N] [--host 127.0.0.1]   (port 0 picks a free one)
  * Prints one line "listening <host>:<port>" on stdout when ready.
@@ -28,6 +45,17 @@
 "use strict";
 
 const lib = (name) => require(`@vercel/cosmosdb-server/lib/${name}`);
+
+// Request bodies, read once: the parsed body (a promise) is kept on the request, and the package's handlers, which
+// read bodies through lib("json") at each call, get that same promise.
+const BODY = Symbol("cosmigrate body");
+const jsonModule = lib("json");
+const plainJson = jsonModule.default;
+jsonModule.default = (req) => req[BODY] || plainJson(req);
+const readBody = (req) => {
+  if (!req[BODY]) req[BODY] = plainJson(req);
+  return req[BODY];
+};
 
 // (3) Combined unique keys. The package looks a document up by one "key path" at a time through getValue;
 // a combined key path is encoded as one segment that getValue expands to the JSON of all its paths' values.
@@ -360,6 +388,8 @@ function resourceOf(url) {
     }
   });
   if (segments.length === 0) return { type: "", link: "" };
+  // (12) One offer is signed by its rid alone (lower-cased, as every rid-based link; see the payloads below).
+  if (segments.length === 2 && segments[0] === "offers") return { type: "offers", link: segments[1] };
   if (segments.length % 2 === 1) {
     return { type: segments[segments.length - 1], link: segments.slice(0, -1).join("/") };
   }
@@ -418,6 +448,12 @@ function refuseUnauthorized(req, res, message) {
   });
   res.end(body);
 }
+
+// (10) and (11): container properties, then throughput (its create and delete wrappers go around the property
+// checks, so that a refused throughput creates nothing); the offer routes go in front of the package's last.
+require("./properties")({ lib, readBody });
+const offers = require("./offers")({ lib, readBody });
+offers.installRoutes();
 
 // Required only now, so that the routes table picks up the patched handlers.
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
