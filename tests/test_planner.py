@@ -98,7 +98,7 @@ def test_create_over_another_partition_key_is_a_conflict_and_a_new_policy_an_upd
         CreateContainer(things(unique_keys=[["/tenantId", "/name"]])).plan(state)
     wider = {**POLICY, "includedPaths": [*POLICY["includedPaths"], {"path": "/name/*"}]}  # type: ignore[list-item]
     update = CreateContainer(things(indexing_policy=wider)).plan(state)
-    assert update.effect == "update" and update.detail["changed"] == ["indexingPolicy"]
+    assert update.effect == "update" and update.changed == ("indexingPolicy",)
     assert [d.describe() for d in diff(update.after, update.before)] == [  # type: ignore[arg-type]
         "things: included path /name/* is declared but not live"
     ]
@@ -127,11 +127,13 @@ def test_drift_is_reported_path_by_path_and_service_additions_are_not_drift() ->
             "defaultTtl": 60,
         }
     )
-    assert sorted(d.describe() for d in diff(things(), live)) == [
-        "things: defaultTtl is 60 live, None declared",
+    assert sorted(d.describe() for d in diff(things().created(), live)) == [
+        "things: defaultTtl is 60 live, none declared",
         "things: included path /extra/* is live but not declared",
         "things: included path /status/* is declared but not live",
     ]
+    # a definition that adopts an existing container without naming a TTL leaves the live TTL alone
+    assert "defaultTtl" not in {d.what for d in diff(things(), live)}
 
 
 # -- the planner ------------------------------------------------------------------------------------------------

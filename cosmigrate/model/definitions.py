@@ -72,25 +72,57 @@ def validate_unique_keys(container_id: str, unique_keys: Any) -> list[list[str]]
     return result
 
 
+POLICY_KEYS = (
+    "indexingMode",
+    "automatic",
+    "includedPaths",
+    "excludedPaths",
+    "compositeIndexes",
+    "spatialIndexes",
+    "vectorIndexes",
+    "fullTextIndexes",
+)
+SPATIAL_TYPES = ("Point", "Polygon", "MultiPolygon", "LineString")
+VECTOR_INDEX_TYPES = ("flat", "quantizedFlat", "diskANN")
+VECTOR_INDEX_KEYS = ("path", "type", "quantizationByteSize", "indexingSearchListSize", "vectorIndexShardKey")
+
+
+def _entries(where: str, policy: Mapping[str, Any], kind: str) -> list[Any]:
+    entries = policy.get(kind, []) or []
+    if not isinstance(entries, Sequence) or isinstance(entries, str):
+        raise InvalidDefinition(f"{where}: {kind} must be a list")
+    return list(entries)
+
+
+def _known_keys(where: str, entry: Mapping[str, Any], known: Sequence[str], what: str) -> None:
+    unknown = sorted(set(entry) - set(known))
+    if unknown:
+        raise InvalidDefinition(
+            f"{where}: unknown key {unknown[0]!r} in {what} (known: {', '.join(known)}); check the spelling"
+        )
+
+
 def validate_indexing_policy(container_id: str, policy: Any) -> Policy:
     """Refuse policies the service would reject or silently change, and require the root path.
 
     ``/*`` must be declared in ``includedPaths`` or ``excludedPaths``: left out, the service adds it to
-    ``includedPaths`` and indexes everything, which is rarely what a policy listing paths meant.
+    ``includedPaths`` and indexes everything, which is rarely what a policy listing paths meant. An unknown key
+    anywhere (``compositeIndex``, ``vectorIndex``) is refused by name: a misspelt key would otherwise be dropped
+    and the index never built.
     """
     where = f"container {container_id!r}: indexing policy"
     if not isinstance(policy, Mapping):
         raise InvalidDefinition(f"{where} must be a dict, not {type(policy).__name__}")
+    _known_keys(where, policy, POLICY_KEYS, "the indexing policy")
     mode = str(policy.get("indexingMode", "consistent")).lower()
     if mode not in MODES:
         raise InvalidDefinition(f"{where}: indexingMode {policy.get('indexingMode')!r} is not one of {MODES}")
+    if not isinstance(policy.get("automatic", True), bool):
+        raise InvalidDefinition(f"{where}: automatic must be true or false, not {policy.get('automatic')!r}")
     paths: dict[str, list[str]] = {}
     for kind in ("includedPaths", "excludedPaths"):
-        entries = policy.get(kind, [])
-        if not isinstance(entries, Sequence) or isinstance(entries, str):
-            raise InvalidDefinition(f"{where}: {kind} must be a list of {{'path': ...}}")
         paths[kind] = []
-        for entry in entries:
+        for entry in _entries(where, policy, kind):
             path = entry.get("path") if isinstance(entry, Mapping) else None
             if (
                 not isinstance(path, str)
@@ -98,6 +130,7 @@ def validate_indexing_policy(container_id: str, policy: Any) -> Policy:
                 or not (path.endswith("/*") or path.endswith("/?"))
             ):
                 raise InvalidDefinition(f"{where}: {kind} entry {entry!r} needs a path ending in /* or /?")
+            _known_keys(where, entry, ("path", "indexes"), f"{kind} entry {path}")
             paths[kind].append(path)
     if mode != "none" and ROOT not in paths["includedPaths"] + paths["excludedPaths"]:
         raise InvalidDefinition(
@@ -107,19 +140,48 @@ def validate_indexing_policy(container_id: str, policy: Any) -> Policy:
     both = set(paths["includedPaths"]) & set(paths["excludedPaths"])
     if both:
         raise InvalidDefinition(f"{where}: {sorted(both)} is both included and excluded")
-    for composite in policy.get("compositeIndexes", []) or []:
-        if not isinstance(composite, Sequence) or len(composite) < 2:
+    for composite in _entries(where, policy, "compositeIndexes"):
+        if not isinstance(composite, Sequence) or isinstance(composite, str) or len(composite) < 2:
             raise InvalidDefinition(f"{where}: a composite index needs two or more paths, not {composite!r}")
         for entry in composite:
             if not isinstance(entry, Mapping):
                 raise InvalidDefinition(f"{where}: composite index entry {entry!r} must be a dict")
             _validate_path(container_id, "composite index path", entry.get("path"))
+            _known_keys(where, entry, ("path", "order"), f"composite index entry {entry.get('path')}")
             order = str(entry.get("order", "ascending")).lower()
             if order not in ORDERS:
                 raise InvalidDefinition(
                     f"{where}: composite index order {entry.get('order')!r} for {entry.get('path')} "
                     "must be 'ascending' or 'descending'"
                 )
+    for entry in _entries(where, policy, "spatialIndexes"):
+        if not isinstance(entry, Mapping):
+            raise InvalidDefinition(f"{where}: spatial index {entry!r} must be a dict with path and types")
+        _known_keys(where, entry, ("path", "types"), f"spatial index {entry.get('path')}")
+        if not isinstance(entry.get("path"), str) or not entry["path"].startswith("/"):
+            raise InvalidDefinition(f"{where}: spatial index {entry!r} needs a path like '/location/*'")
+        types = entry.get("types") or []
+        bad = [t for t in types if t not in SPATIAL_TYPES]
+        if not types or bad:
+            raise InvalidDefinition(
+                f"{where}: spatial index {entry['path']} needs types among {', '.join(SPATIAL_TYPES)}"
+                + (f", not {bad[0]!r}" if bad else "")
+            )
+    for entry in _entries(where, policy, "vectorIndexes"):
+        if not isinstance(entry, Mapping):
+            raise InvalidDefinition(f"{where}: vector index {entry!r} must be a dict with path and type")
+        _known_keys(where, entry, VECTOR_INDEX_KEYS, f"vector index {entry.get('path')}")
+        _validate_path(container_id, "vector index path", entry.get("path"))
+        if entry.get("type") not in VECTOR_INDEX_TYPES:
+            raise InvalidDefinition(
+                f"{where}: vector index {entry.get('path')} has type {entry.get('type')!r}, not one of "
+                f"{', '.join(VECTOR_INDEX_TYPES)}"
+            )
+    for entry in _entries(where, policy, "fullTextIndexes"):
+        if not isinstance(entry, Mapping):
+            raise InvalidDefinition(f"{where}: full-text index {entry!r} must be a dict with a path")
+        _known_keys(where, entry, ("path",), f"full-text index {entry.get('path')}")
+        _validate_path(container_id, "full-text index path", entry.get("path"))
     return copy.deepcopy(dict(policy))
 
 
@@ -142,7 +204,18 @@ def normalise_indexing_policy(policy: Mapping[str, Any] | None) -> Policy:
             for composite in policy.get("compositeIndexes", []) or []
         ],
         "spatialIndexes": sorted(
-            (entry.get("path", ""), sorted(entry.get("types", []))) for entry in policy.get("spatialIndexes", []) or []
+            (
+                {"path": entry.get("path", ""), "types": sorted(entry.get("types", []))}
+                for entry in policy.get("spatialIndexes", []) or []
+            ),
+            key=lambda entry: str(entry["path"]),
+        ),
+        "vectorIndexes": sorted(
+            (dict(entry) for entry in policy.get("vectorIndexes", []) or []), key=lambda entry: str(entry.get("path"))
+        ),
+        "fullTextIndexes": sorted(
+            ({"path": entry.get("path")} for entry in policy.get("fullTextIndexes", []) or []),
+            key=lambda entry: str(entry["path"]),
         ),
     }
 

@@ -27,14 +27,31 @@ class DatabaseState:
     live: set[str] = field(default_factory=set)  # ids whose data is the live container's (not created by the plan)
     exact: bool = True
     inexact_since: str | None = None  # what made it inexact, for messages
+    # the database's shared throughput ({"manual": N} / {"autoscale_max": M}; None: none), when it was read
+    database_throughput: dict[str, int] | None = None
+    database_throughput_read: bool = False
 
     @classmethod
-    def from_live(cls, definitions: Iterable[ContainerDef]) -> DatabaseState:
+    def from_live(
+        cls, definitions: Iterable[ContainerDef], database_throughput: dict[str, int] | bool | None = False
+    ) -> DatabaseState:
+        """The live containers; ``database_throughput`` the database's shared throughput when it was read (False:
+        not read, so nothing is assumed about it)."""
         containers = {definition.id: definition for definition in definitions}
-        return cls(containers, set(containers))
+        if database_throughput is False:
+            return cls(containers, set(containers))
+        shared = dict(database_throughput) if isinstance(database_throughput, dict) else None
+        return cls(containers, set(containers), database_throughput=shared, database_throughput_read=True)
 
     def copy(self) -> DatabaseState:
-        return DatabaseState(dict(self.containers), set(self.live), self.exact, self.inexact_since)
+        return DatabaseState(
+            dict(self.containers),
+            set(self.live),
+            self.exact,
+            self.inexact_since,
+            dict(self.database_throughput) if self.database_throughput else None,
+            self.database_throughput_read,
+        )
 
     def get(self, container_id: str) -> ContainerDef | None:
         return self.containers.get(container_id)
