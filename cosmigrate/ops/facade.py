@@ -14,10 +14,13 @@ from typing import Any, Protocol
 
 from cosmigrate import logs
 from cosmigrate.errors import InvalidDefinition, PreconditionRefused, UsageError
-from cosmigrate.model.container import ContainerDef
+from cosmigrate.model.container import OMITTED, ContainerDef
 from cosmigrate.model.definitions import Policy, validate_container_id
 from cosmigrate.model.documents import DELETE
+from cosmigrate.model.properties import REGISTRY, SWAP, by_keyword
+from cosmigrate.model.properties.throughput import throughput_value
 from cosmigrate.ops.operations import (
+    AlterContainer,
     Change,
     CopyContainer,
     CreateContainer,
@@ -27,6 +30,7 @@ from cosmigrate.ops.operations import (
     Precondition,
     ReplaceIndexingPolicy,
     SeedItems,
+    SetDatabaseThroughput,
     TransformItems,
     UnseedItems,
 )
@@ -149,20 +153,58 @@ class Operations:
     def create_container(
         self,
         container_id: str,
-        partition_key: str | Sequence[str],
+        partition_key: str | Sequence[str] | Mapping[str, Any],
         unique_keys: Sequence[Sequence[str]] | None = None,
         indexing_policy: Policy | None = None,
-        default_ttl: int | None = None,
+        default_ttl: int | None = OMITTED,
+        **properties: Any,
     ) -> Change:
-        """Create the container, or adopt an existing one with the same partition key and unique keys.
+        """Create the container with this whole definition, or adopt an existing one whose create-only properties
+        are the declared ones, bringing its mutable ones to what is declared (keeping its data).
 
-        Those cannot change in Cosmos DB: an existing container that differs in them is refused. An adopted
-        container's indexing policy (and TTL, when given) is brought to the declared one, keeping its data.
-        ``partition_key`` is a path, or a list of up to 3 paths for a hierarchical key.
+        The keywords are azure-cosmos ``create_container``'s: ``partition_key`` (a path, up to 3 paths for a
+        hierarchical key, or ``PartitionKey``), ``unique_key_policy`` (or the shorthand ``unique_keys``),
+        ``indexing_policy``, ``default_ttl``, ``computed_properties``, ``vector_embedding_policy``,
+        ``full_text_policy``, ``conflict_resolution_policy``, ``analytical_storage_ttl``, ``offer_throughput``
+        (RU/s, or ``ThroughputProperties(auto_scale_max_throughput=…)``, or the shorthand
+        ``autoscale_max_throughput``). What is left out is the service's default (throughput: left as it is). A
+        create-only property that differs is refused, naming the swap pattern; an unknown keyword is a usage error.
         """
         self._target(container_id)
-        definition = ContainerDef.declare(container_id, partition_key, unique_keys, indexing_policy, default_ttl)
+        definition = ContainerDef.declare(
+            container_id, partition_key, unique_keys, indexing_policy, default_ttl, **properties
+        )
         return self._run(CreateContainer(definition))
+
+    def alter_container(self, container_id: str, **properties: Any) -> Change:
+        """Change the given properties of an existing container, keeping every other one as stored: e.g.
+        ``op.alter_container("orders", default_ttl=None)`` turns TTL off, ``offer_throughput=800`` changes its
+        throughput (manual ↔ autoscale is a migration of the offer, done for you). Same keywords as
+        :meth:`create_container`; ``None`` turns a property off (back to the service's default)."""
+        self._target(container_id)
+        if not properties:
+            raise InvalidDefinition(f"alter_container({container_id!r}): name at least one property to change")
+        values = {}
+        for keyword, value in properties.items():
+            prop = by_keyword(container_id, keyword)
+            if prop.name == "partitionKey":
+                raise InvalidDefinition(f"container {container_id!r}: a partition key cannot change in place; {SWAP}")
+            values[prop.name] = prop.declare(container_id, value, keyword)
+        return self._run(AlterContainer(container_id, values))
+
+    def set_database_throughput(self, throughput: Any) -> Change:
+        """Change the database's shared throughput: RU/s, or ``op.autoscale(max)`` (a shared throughput is given
+        when the database is created: ``up --create-database --database-throughput``)."""
+        value = throughput_value("the database", throughput)
+        assert value is not None
+        return self._run(SetDatabaseThroughput(value))
+
+    @staticmethod
+    def autoscale(max_throughput: int) -> Any:
+        """``ThroughputProperties(auto_scale_max_throughput=max_throughput)``: autoscale up to that many RU/s."""
+        from azure.cosmos import ThroughputProperties
+
+        return ThroughputProperties(auto_scale_max_throughput=max_throughput)
 
     def replace_indexing_policy(self, container_id: str, policy: Policy) -> Change:
         """Bring the container to ``policy``, keeping every other property, and wait for the reindex."""
@@ -191,7 +233,10 @@ class Operations:
         wanted = ContainerDef.declare(container_id, partition_key, unique_keys)
         self.asked = True
         existing = self._executor.definition(container_id)
-        return existing is not None and existing.immutable_conflict(wanted) is not None
+        if existing is None:
+            return False
+        keys = ("partitionKey", "uniqueKeyPolicy")
+        return any(REGISTRY[n].normal(existing.get(n)) != REGISTRY[n].normal(wanted.get(n)) for n in keys)
 
     def count(self, container_id: str, where: str = "true", parameters: Sequence[Mapping[str, Any]] = ()) -> int:
         """Documents matching ``where`` (0 if the container does not exist). Read-only, also when planning."""
@@ -222,7 +267,7 @@ class Operations:
         forced = self.flag(force_flag)
         found = self.count(container_id, where, parameters)
         check = Precondition(container_id, where, tuple(parameters), what, force_flag)
-        change = self._run(check).with_detail(found=found, forced=bool(found and forced))
+        change = self._run(check).with_outcome(found=found, forced=bool(found and forced))
         self.changes[-1] = change
         if found and not forced:
             self.refuse(

@@ -1,75 +1,31 @@
-"""Operations as data: what a migration script asks for, as small frozen objects.
+"""Operations as data: what a migration script asks for, as small frozen objects (Alembic's ``ops.py``).
 
-Each operation validates its arguments when it is built, describes itself (text, and JSON with the full
-container definition), and decides in :meth:`Operation.plan` what it would do to a database state: create,
-update in place, delete, nothing, or data work. That decision is pure and is the same everywhere: the
-simulating executor applies the resulting :class:`Change` to a simulated state (dry run, ``plan``, ``verify``,
-``check``), the Cosmos executor carries it out against the live container it has just read (``up``,
-``down``). Convergence lives here: an existing container with the same partition key and unique keys is
-adopted and brought to the declared indexing policy; one that differs in them is refused.
+Each operation validates its arguments when it is built (through the property registry), decides in
+:meth:`Operation.plan` what it would do to a database state (create, update in place, delete, nothing, data
+work, or a refusal), says in :meth:`Operation.reverse` what undoes it where something can, and is carried out by
+the implementation registered for its type (:mod:`cosmigrate.ops.apply`, Alembic's ``toimpl.py``). The decision
+is pure and the same everywhere: the simulating executor replays the :class:`~cosmigrate.ops.change.Change` on a
+simulated state (dry run, ``plan``, ``verify``, ``check``), an implementation carries it out against the live
+container it has just read (``up``, ``down``). Convergence lives here: an existing container whose create-only
+properties are as declared is adopted and brought to the declared mutable ones; one that differs in a create-only
+property is refused, naming the swap pattern.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from cosmigrate.errors import DefinitionConflict
 from cosmigrate.model.container import ContainerDef
-from cosmigrate.model.definitions import validate_container_id, validate_indexing_policy
+from cosmigrate.model.definitions import validate_container_id
+from cosmigrate.model.properties import REGISTRY
+from cosmigrate.model.properties.throughput import describe_throughput
 from cosmigrate.model.state import DatabaseState
+from cosmigrate.ops.change import Change, DataDetail, Effect, Outcome, ThroughputChange, apply_change
 
-Effect = Literal["create", "update", "delete", "none", "data", "check"]
-
-
-@dataclass(frozen=True, eq=False)
-class Change:
-    """What one operation does (or would do) to the database."""
-
-    kind: str
-    container: str | None
-    effect: Effect
-    note: str
-    before: ContainerDef | None = None
-    after: ContainerDef | None = None
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        return self.note
-
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "kind": self.kind,
-            "container": self.container,
-            "effect": self.effect,
-            "note": self.note,
-        }
-        if self.effect == "create" and self.after is not None:
-            body["definition"] = self.after.to_dict()
-        elif self.effect == "update" and self.before is not None and self.after is not None:
-            body["before"], body["after"] = self.before.to_dict(), self.after.to_dict()
-        elif self.effect == "delete" and self.before is not None:
-            body["before"] = self.before.to_dict()
-        if self.detail:
-            body["detail"] = json.loads(json.dumps(dict(self.detail), default=str))
-        return body
-
-    def with_detail(self, **extra: Any) -> Change:
-        return Change(
-            self.kind, self.container, self.effect, self.note, self.before, self.after, {**self.detail, **extra}
-        )
-
-
-def apply_change(state: DatabaseState, change: Change) -> None:
-    """Replay a change on a simulated state."""
-    if change.effect == "create" and change.after is not None:
-        state.put(change.after, keeps_data=False)
-    elif change.effect == "update" and change.after is not None:
-        state.put(change.after, keeps_data=True)
-    elif change.effect == "delete" and change.container is not None:
-        state.remove(change.container)
+__all__ = ["Change", "Effect", "Outcome", "apply_change"]
 
 
 class Operation:
@@ -83,6 +39,10 @@ class Operation:
     def plan(self, state: DatabaseState) -> Change:
         raise NotImplementedError
 
+    def reverse(self, change: Change) -> Operation | None:
+        """The operation that undoes ``change`` (what this operation did), or None when nothing can."""
+        return None
+
 
 def _describe_definition(definition: ContainerDef) -> str:
     parts = [f"partition key {', '.join(definition.partition_key)}"]
@@ -90,12 +50,35 @@ def _describe_definition(definition: ContainerDef) -> str:
         parts.append("unique keys " + "; ".join("[" + ", ".join(key) + "]" for key in definition.unique_keys))
     if definition.default_ttl is not None:
         parts.append(f"default TTL {definition.default_ttl}")
+    if definition.throughput:
+        parts.append(describe_throughput(definition.throughput))
     return ", ".join(parts)
+
+
+def _update(kind: str, existing: ContainerDef, declared: ContainerDef, verb: str) -> Change:
+    """Bring ``existing`` to what ``declared`` declares: nothing, an update of the properties that differ, or a
+    refusal of a property that cannot change in place."""
+    changed, refused = existing.compared(declared)
+    if refused:
+        raise DefinitionConflict(refused[0])
+    if not changed:
+        return Change(
+            kind, existing.id, "none", f"keep container {existing.id} (already as declared)", existing, existing
+        )
+    after = existing.with_values(**{name: declared.get(name) for name in changed})
+    labels = ", ".join(changed)
+    throughput = (
+        ThroughputChange("container", existing.throughput, after.throughput) if "throughput" in changed else None
+    )
+    return Change(
+        kind, existing.id, "update", f"{verb} container {existing.id}, updating {labels}", existing, after,
+        tuple(changed), throughput,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
 class CreateContainer(Operation):
-    """Create, or adopt an existing container with the same immutable properties."""
+    """Create, or adopt an existing container whose create-only properties are as declared."""
 
     definition: ContainerDef
     kind: ClassVar[str] = "create_container"
@@ -109,47 +92,25 @@ class CreateContainer(Operation):
         if existing is None:
             return Change(
                 self.kind, declared.id, "create", f"create container {declared.id} ({_describe_definition(declared)})",
-                after=declared,
+                after=declared.created(),
             )  # fmt: skip
-        conflict = existing.immutable_conflict(declared)
-        if conflict:
-            raise DefinitionConflict(conflict)
-        changed = []
-        if not existing.same_policy(declared.indexing_policy):
-            changed.append("indexingPolicy")
-        if declared.default_ttl is not None and existing.default_ttl != declared.default_ttl:
-            changed.append("defaultTtl")
-        if not changed:
-            return Change(
-                self.kind,
-                declared.id,
-                "none",
-                f"keep container {declared.id} (already as declared)",
-                existing,
-                existing,
-            )
-        after = existing.with_changes(
-            declared.indexing_policy if "indexingPolicy" in changed else None,
-            declared.default_ttl if "defaultTtl" in changed else None,
-        )
-        return Change(
-            self.kind, declared.id, "update", f"adopt container {declared.id}, updating {', '.join(changed)}",
-            existing, after, {"changed": changed},
-        )  # fmt: skip
+        return _update(self.kind, existing, declared, "adopt")
+
+    def reverse(self, change: Change) -> Operation | None:
+        if change.effect == "create":
+            return DeleteContainer(self.definition.id)
+        if change.effect == "update" and change.before is not None:
+            return AlterContainer(self.definition.id, {n: change.before.get(n) for n in change.changed})
+        return None
 
 
 @dataclass(frozen=True, eq=False)
-class ReplaceIndexingPolicy(Operation):
-    """Bring an existing container to a new indexing policy, keeping everything else."""
+class AlterContainer(Operation):
+    """Change some properties of an existing container (by REST name), keeping every other one as stored."""
 
     container_id: str
-    policy: Mapping[str, Any]
-    kind: ClassVar[str] = "replace_indexing_policy"
-
-    @classmethod
-    def declare(cls, container_id: str, policy: Mapping[str, Any]) -> ReplaceIndexingPolicy:
-        validate_container_id(container_id)
-        return cls(container_id, validate_indexing_policy(container_id, policy))
+    values: Mapping[str, Any]
+    kind: ClassVar[str] = "alter_container"
 
     def containers(self) -> tuple[str, ...]:
         return (self.container_id,)
@@ -158,16 +119,46 @@ class ReplaceIndexingPolicy(Operation):
         existing = state.get(self.container_id)
         if existing is None:
             raise DefinitionConflict(
+                f"container {self.container_id} does not exist, so it cannot be changed; create it first with "
+                "op.create_container"
+            )
+        return _update(self.kind, existing, ContainerDef(self.container_id, dict(self.values)), "change")
+
+    def reverse(self, change: Change) -> Operation | None:
+        if change.effect == "update" and change.before is not None:
+            return AlterContainer(self.container_id, {n: change.before.get(n) for n in change.changed})
+        return None
+
+
+@dataclass(frozen=True, eq=False)
+class ReplaceIndexingPolicy(AlterContainer):
+    """Bring an existing container to a new indexing policy, keeping everything else."""
+
+    kind: ClassVar[str] = "replace_indexing_policy"
+
+    @classmethod
+    def declare(cls, container_id: str, policy: Mapping[str, Any]) -> ReplaceIndexingPolicy:
+        validate_container_id(container_id)
+        return cls(container_id, {"indexingPolicy": REGISTRY["indexingPolicy"].declare(container_id, policy, "policy")})
+
+    @property
+    def policy(self) -> Mapping[str, Any]:
+        return dict(self.values["indexingPolicy"])
+
+    def plan(self, state: DatabaseState) -> Change:
+        existing = state.get(self.container_id)
+        if existing is None:
+            raise DefinitionConflict(
                 f"container {self.container_id} does not exist, so its indexing policy cannot be replaced; "
                 "create it first with op.create_container"
             )
-        if existing.same_policy(self.policy):
+        change = super().plan(state)
+        if change.effect == "none":
             note = f"keep indexing policy of {self.container_id} (already as declared)"
             return Change(self.kind, self.container_id, "none", note, existing, existing)
-        after = existing.with_changes(dict(self.policy))
         return Change(
-            self.kind, self.container_id, "update", f"replace indexing policy of {self.container_id}", existing, after,
-            {"changed": ["indexingPolicy"]},
+            self.kind, self.container_id, "update", f"replace indexing policy of {self.container_id}", change.before,
+            change.after, change.changed,
         )  # fmt: skip
 
 
@@ -189,6 +180,38 @@ class DeleteContainer(Operation):
                 raise DefinitionConflict(f"container {self.container_id} does not exist, so it cannot be deleted")
             return Change(self.kind, self.container_id, "none", f"skip deleting {self.container_id} (does not exist)")
         return Change(self.kind, self.container_id, "delete", f"delete container {self.container_id}", before=existing)
+
+    def reverse(self, change: Change) -> Operation | None:
+        return CreateContainer(change.before) if change.effect == "delete" and change.before is not None else None
+
+
+@dataclass(frozen=True, eq=False)
+class SetDatabaseThroughput(Operation):
+    """Change the database's shared throughput (set when the database was created: ``--database-throughput``)."""
+
+    throughput: dict[str, int]
+    kind: ClassVar[str] = "set_database_throughput"
+
+    def containers(self) -> tuple[str, ...]:
+        return ()
+
+    def plan(self, state: DatabaseState) -> Change:
+        before = state.database_throughput
+        if state.database_throughput_read and before is None:
+            raise DefinitionConflict(
+                "the database has no shared throughput: it is given when the database is created (up "
+                "--create-database with --database-throughput) and cannot be added later; give each container its "
+                "own instead (offer_throughput)"
+            )
+        if before == self.throughput:
+            note = f"keep the database's throughput ({describe_throughput(before)})"
+            return Change(self.kind, None, "none", note)
+        change = ThroughputChange("database", before, dict(self.throughput))
+        return Change(self.kind, None, "update", f"database {change.describe()}", throughput=change)
+
+    def reverse(self, change: Change) -> Operation | None:
+        before = change.throughput.before if change.throughput else None
+        return SetDatabaseThroughput(before) if change.effect == "update" and before else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,10 +252,14 @@ class SeedItems(Operation):
 
     def plan(self, state: DatabaseState) -> Change:
         _require(state, self.container_id, "seed_items")
-        ids = [str(item["id"]) for item in self.items]
+        ids = tuple(str(item["id"]) for item in self.items)
         return Change(
-            self.kind, self.container_id, "data", f"seed {len(ids)} items into {self.container_id}", detail={"ids": ids}
-        )
+            self.kind, self.container_id, "data", f"seed {len(ids)} items into {self.container_id}",
+            data=DataDetail(ids=ids),
+        )  # fmt: skip
+
+    def reverse(self, change: Change) -> Operation | None:
+        return UnseedItems(self.container_id, self.items)
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,20 +275,16 @@ class UnseedItems(Operation):
 
     def plan(self, state: DatabaseState) -> Change:
         if self.container_id not in state:
-            return Change(
-                self.kind,
-                self.container_id,
-                "none",
-                f"skip removing seeded items of {self.container_id} (no container)",
-            )
-        ids = [str(item["id"]) for item in self.items]
+            note = f"skip removing seeded items of {self.container_id} (no container)"
+            return Change(self.kind, self.container_id, "none", note)
+        ids = tuple(str(item["id"]) for item in self.items)
         return Change(
-            self.kind,
-            self.container_id,
-            "data",
-            f"remove {len(ids)} seeded items from {self.container_id}",
-            detail={"ids": ids},
-        )
+            self.kind, self.container_id, "data", f"remove {len(ids)} seeded items from {self.container_id}",
+            data=DataDetail(ids=ids),
+        )  # fmt: skip
+
+    def reverse(self, change: Change) -> Operation | None:
+        return SeedItems(self.container_id, self.items)
 
 
 @dataclass(frozen=True, eq=False)
@@ -284,7 +307,7 @@ class TransformItems(Operation):
         name = getattr(self.fn, "__name__", "fn")
         return Change(
             self.kind, self.container_id, "data", f"transform items of {self.container_id}{which} with {name}",
-            detail={"query": self.query, "fn": name},
+            data=DataDetail(query=self.query, fn=name),
         )  # fmt: skip
 
 
@@ -305,12 +328,9 @@ class CopyContainer(Operation):
         _require(state, self.source_id, "copy_container")
         _require(state, self.target_id, "copy_container")
         return Change(
-            self.kind,
-            self.target_id,
-            "data",
-            f"copy items of {self.source_id} into {self.target_id}",
-            detail={"source": self.source_id},
-        )
+            self.kind, self.target_id, "data", f"copy items of {self.source_id} into {self.target_id}",
+            data=DataDetail(source=self.source_id),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)

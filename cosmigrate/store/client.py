@@ -221,8 +221,11 @@ def read_container(database: DatabaseProxy, container_id: str) -> dict[str, Any]
     return resilient(f"read container {container_id}", read)
 
 
-def create_container(database: DatabaseProxy, body: dict[str, Any]) -> dict[str, Any]:
-    """Create from a full REST body; a 409 or an unknown outcome is settled by reading the container back."""
+def create_container(
+    database: DatabaseProxy, body: dict[str, Any], options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Create from a full REST body (``options``: the request's, e.g. its throughput); a 409 or an unknown outcome
+    is settled by reading the container back."""
     container_id = body["id"]
 
     def recover() -> dict[str, Any]:
@@ -231,7 +234,7 @@ def create_container(database: DatabaseProxy, body: dict[str, Any]) -> dict[str,
 
     def create() -> dict[str, Any]:
         try:
-            return dict(database.client_connection.CreateContainer(database.database_link, body))
+            return dict(database.client_connection.CreateContainer(database.database_link, body, dict(options or {})))
         except cosmos_errors.CosmosResourceExistsError:
             found = read_container(database, container_id)
             if found is None:  # deleted again in between; let the retry create it

@@ -13,6 +13,7 @@ from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.model.container import ContainerDef
 from cosmigrate.model.state import Counter, DatabaseState
+from cosmigrate.store import offers
 from cosmigrate.store.client import resilient
 
 
@@ -29,9 +30,19 @@ def container_properties(database: DatabaseProxy, history_container: str) -> lis
 
 
 def read_state(database: DatabaseProxy, history_container: str) -> DatabaseState:
-    return DatabaseState.from_live(
-        ContainerDef.from_properties(p) for p in container_properties(database, history_container)
-    )
+    """Every container's definition and throughput, and the database's shared throughput: one listing, one query
+    of the offers and one read of the database (none of them when the database does not exist)."""
+    try:
+        own_rid = offers.database_rid(database)
+    except cosmos_errors.CosmosResourceNotFoundError:
+        return DatabaseState.from_live([])
+    properties = container_properties(database, history_container)
+    by_owner = offers.all_offers(database)
+    definitions = [
+        ContainerDef.from_properties({**p, "throughput": offers.throughput_of(by_owner.get(str(p.get("_rid"))))})
+        for p in properties
+    ]
+    return DatabaseState.from_live(definitions, offers.throughput_of(by_owner.get(own_rid)))
 
 
 def counter(database: DatabaseProxy) -> Counter:
