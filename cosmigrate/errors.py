@@ -60,6 +60,10 @@ class InvalidDefinition(UsageError):
     """A container definition given to an operation is not valid Cosmos DB."""
 
 
+class UnknownKeyword(InvalidDefinition):
+    """An operation was called with a keyword it does not know (a misspelt ``unique_key=``)."""
+
+
 class DatabaseError(CosmigrateError):
     """Cosmos DB could not be reached or refused a request, after retries."""
 

@@ -36,7 +36,7 @@ def add(folder: Path, body: str, downgrade: str = "op.delete_container('audit')"
         (
             "op.create_container('audit', '/t', unique_key=[['/t']])",
             "bad-call",
-            "unexpected keyword argument 'unique_key'",
+            "unknown keyword 'unique_key'; the container keywords are",
         ),
         ("raise NotImplementedError('write the upgrade of revision 005')", "not-implemented", "write the upgrade"),
     ],
@@ -109,7 +109,10 @@ def test_one_check_reports_load_structure_and_replay_problems_of_a_broken_folder
         "fix the script",
         "006_syntax.py:7: syntax error: expected ':'; fix the script",
         "007_no_downgrade.py: no downgrade(op) function; define one (it may do nothing, with a comment why)",
-        "008_typo.py:8: upgrade: Operations.create_container() got an unexpected keyword argument 'unique_key'",
+        "008_typo.py:8: upgrade: container 'd': unknown keyword 'unique_key'; the container keywords are "
+        "analytical_storage_ttl, autoscale_max_throughput, computed_properties, conflict_resolution_policy, "
+        "default_ttl, full_text_policy, indexing_policy, offer_throughput, partition_key, unique_key_policy, "
+        "unique_keys, vector_embedding_policy",
         "009_history.py:8: container 'cosmigrate_history' holds cosmigrate's history: a migration must not "
         "create, change or delete it",
     ]

@@ -69,7 +69,7 @@ def test_dry_run_writes_nothing_and_says_what_would_happen(
     result = run_cli("up", "--dry-run")
     assert result.code == 1  # the legacy guard would stop 004
     assert "would apply 001" in result.stdout and "create container integration_providers" in result.stdout
-    assert "partition key  /category" in result.stdout  # the full definition, for a reviewer
+    assert "partition key    /category" in result.stdout  # the full definition, for a reviewer
     assert "tenant-integrations still has 1 active" in result.stderr
     assert containers(cosmos, database_name) == {"tenant-integrations"}  # not even the history container
     refused = run_cli("up", "--dry-run", "--json")  # one JSON object: the plan, with the error's keys

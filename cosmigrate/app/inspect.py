@@ -10,7 +10,7 @@ from cosmigrate.app.results import ContainerDrift, HistoryResult, StatusResult, 
 from cosmigrate.app.state import RevisionView, evaluate, refusal
 from cosmigrate.config import Config
 from cosmigrate.errors import HistoryConflict
-from cosmigrate.model.diff import diff
+from cosmigrate.model.diff import Difference, diff
 from cosmigrate.model.state import DatabaseState
 from cosmigrate.plan import planner
 from cosmigrate.scripts.graph import RevisionGraph
@@ -146,6 +146,9 @@ def verify(config: Config, strict: bool = False) -> VerifyResult:
     for definition in live:
         if definition.id not in declared:
             containers.append(ContainerDrift(definition.id, "unmanaged"))
+    if declared.database_throughput and live.database_throughput != declared.database_throughput:
+        moved = Difference(name, "throughput", declared.database_throughput, live.database_throughput)
+        containers.append(ContainerDrift(f"database {name}", "drift", [moved.to_dict()]))
     bad = {"drift", "missing"} | ({"unmanaged"} if strict else set())
     clean = not any(c.state in bad for c in containers)
     return VerifyResult(name, evaluation.current, clean, containers, notes)

@@ -352,15 +352,15 @@ def _failure_detail(op: Operations, exc: BaseException) -> dict[str, Any]:
 def _collected(op: Operations) -> dict[str, Any]:
     """What the operations reported that the history keeps: backups taken, data totals (with the dead-letter
     file when documents were dead-lettered)."""
-    backups = [dict(change.detail["backup"]) for change in op.changes if change.detail.get("backup")]
+    backups = [dict(change.outcome.backup) for change in op.changes if change.outcome.backup]
     totals = [
         {
             "kind": change.kind,
             "container": change.container,
-            **dict(change.detail["totals"]),
-            **({"dead_letter": change.detail["dead_letter"]} if change.detail.get("dead_letter") else {}),
+            **dict(change.outcome.totals),
+            **({"dead_letter": change.outcome.dead_letter} if change.outcome.dead_letter else {}),
         }
         for change in op.changes
-        if change.detail.get("totals")
+        if change.outcome.totals
     ]
     return {"backups": backups, "totals": totals}

@@ -7,69 +7,27 @@ from typing import Any
 import click
 
 from cosmigrate.model.container import ContainerDef
-from cosmigrate.model.definitions import normalise_indexing_policy
-from cosmigrate.model.diff import SHORT_ORDER, diff, show
 from cosmigrate.model.documents import holding
-
-MARKS = {"create": "+", "update": "~", "delete": "-", "none": "=", "data": "*", "check": "?"}
-
-
-def _definition_lines(definition: dict[str, Any]) -> list[str]:
-    policy = normalise_indexing_policy(definition.get("indexingPolicy"))
-    lines = [
-        f"partition key  {', '.join(definition.get('partitionKey', []))}",
-        "unique keys    " + ("; ".join("[" + ", ".join(k) + "]" for k in definition.get("uniqueKeys", [])) or "none"),
-        f"indexing       {policy['indexingMode']}, automatic {str(policy['automatic']).lower()}",
-        "included       " + (", ".join(policy["includedPaths"]) or "none"),
-        "excluded       " + (", ".join(policy["excludedPaths"]) or "none"),
-    ]
-    for i, composite in enumerate(policy["compositeIndexes"]):
-        label = "composite      " if i == 0 else "               "
-        lines.append(label + "[" + ", ".join(f"{e['path']} {SHORT_ORDER[e['order']]}" for e in composite) + "]")
-    if definition.get("defaultTtl") is not None:
-        lines.append(f"default TTL    {definition['defaultTtl']}")
-    return lines
-
-
-def _from_dict(definition: dict[str, Any]) -> ContainerDef:
-    return ContainerDef(
-        definition["id"],
-        tuple(definition.get("partitionKey", [])),
-        tuple(tuple(k) for k in definition.get("uniqueKeys", [])),
-        definition.get("indexingPolicy") or {},
-        definition.get("defaultTtl"),
-    )
-
-
-def _change_lines(after: dict[str, Any], before: dict[str, Any]) -> list[str]:
-    lines = []
-    for difference in diff(_from_dict(after), _from_dict(before)):
-        label = {
-            "includedPaths": "included",
-            "excludedPaths": "excluded",
-            "compositeIndexes": "composite",
-            "spatialIndexes": "spatial",
-        }.get(difference.what)
-        if label is None:
-            lines.append(f"{difference.what}: {difference.live} → {difference.declared}")
-        elif difference.live is None:
-            lines.append(f"+ {label} {show(difference.declared)}")
-        else:
-            lines.append(f"- {label} {show(difference.live)}")
-    return lines
+from cosmigrate.ops.change import MARKS, ThroughputChange, change_lines
 
 
 def operation_lines(operation: dict[str, Any], verbose: bool = True) -> list[str]:
+    """An operation of a plan or a run (its JSON, as ``--json`` gives it) in words: its mark and note, and
+    (verbose) the whole definition it creates or what it changes, in Cosmos DB terms (the property registry's)."""
+    detail = operation.get("detail") or {}
     lines = [f"{MARKS.get(operation['effect'], '*')} {operation['note']}"]
+    if operation["effect"] == "check" and "found" in detail:
+        lines[0] += f" (found {detail['found']}{', forced' if detail.get('forced') else ''})"
     if not verbose:
         return lines
     if operation["effect"] == "create" and "definition" in operation:
-        lines += ["    " + line for line in _definition_lines(operation["definition"])]
+        lines += ["    " + line for line in ContainerDef.from_dict(operation["definition"]).lines()]
     elif operation["effect"] == "update" and "before" in operation:
-        lines += ["    " + line for line in _change_lines(operation["after"], operation["before"])]
-    detail = operation.get("detail") or {}
-    if operation["effect"] == "check" and "found" in detail:
-        lines[0] += f" (found {detail['found']}{', forced' if detail.get('forced') else ''})"
+        before, after = ContainerDef.from_dict(operation["before"]), ContainerDef.from_dict(operation["after"])
+        lines += ["    " + line for line in change_lines(before, after, tuple(detail.get("changed") or ()))]
+    elif operation["effect"] == "update" and detail.get("throughput"):
+        moved = detail["throughput"]
+        lines.append("    " + ThroughputChange(moved["scope"], moved["before"], moved["after"]).describe())
     return lines
 
 

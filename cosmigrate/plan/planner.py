@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cosmigrate.errors import DefinitionConflict, InvalidDefinition, PreconditionRefused
+from cosmigrate.errors import DefinitionConflict, InvalidDefinition, PreconditionRefused, UnknownKeyword
 from cosmigrate.model.state import Counter, DatabaseState
 from cosmigrate.ops.facade import Operations, PlanningStop, UndeclaredArgument
 from cosmigrate.ops.operations import Change
@@ -164,7 +164,9 @@ def fault_of(script: Script, direction: Direction, exc: Exception) -> Problem:
     function = "upgrade" if direction == "up" else "downgrade"
     text = " ".join(str(exc).split()) or "(no message)"
     line = line_in(script.path, exc)
-    if isinstance(exc, InvalidDefinition):
+    if isinstance(exc, UnknownKeyword):
+        code, message = "bad-call", f"{function}: {text}"
+    elif isinstance(exc, InvalidDefinition):
         code, message = "invalid-definition", text
     elif isinstance(exc, UndeclaredArgument):
         code, message = "undeclared-argument", text
