@@ -48,6 +48,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "index_timeout": ("COSMIGRATE_INDEX_TIMEOUT", "index_timeout"),
     "outage_timeout": ("COSMIGRATE_OUTAGE_TIMEOUT", "outage_timeout"),
     "create_database": ("COSMIGRATE_CREATE_DATABASE", "create_database"),
+    "database_throughput": ("COSMIGRATE_DATABASE_THROUGHPUT", "database_throughput"),
     "backup_dir": ("COSMIGRATE_BACKUP_DIR", "backup_dir"),
 }
 DEFAULT_BACKUP_DIR = "backups"
@@ -72,6 +73,7 @@ class Config:
     outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT
     x: Mapping[str, str] = field(default_factory=dict)
     create_database: bool = False
+    database_throughput: dict[str, int] | None = None  # shared throughput of a database up creates
     backup_dir: Path = Path(DEFAULT_BACKUP_DIR)
     sources: Mapping[str, str] = field(default_factory=dict)  # setting -> where its value came from
 
@@ -271,6 +273,8 @@ def load_config(
     backup_dir, _ = folder("backup_dir", DEFAULT_BACKUP_DIR)
     create_value, create_from = pick("create_database")
     create_database = _truthy(create_from, create_value) if create_value is not None else False
+    shared_value, shared_from = pick("database_throughput")
+    database_throughput = _throughput(shared_from, shared_value) if shared_value not in (None, "") else None
 
     insecure_value, insecure_from = pick("insecure")
     insecure = _truthy(insecure_from or "--insecure", insecure_value) if insecure_value is not None else False
@@ -293,6 +297,7 @@ def load_config(
         outage_timeout=_seconds(outage_from, outage_timeout) if outage_timeout is not None else DEFAULT_OUTAGE_TIMEOUT,
         x=dict(x or {}),
         create_database=create_database,
+        database_throughput=database_throughput,
         backup_dir=backup_dir,
         sources={
             "database": database_from or "the default",
@@ -300,6 +305,25 @@ def load_config(
             "migrations": migrations_from or "the default",
         },
     )
+
+
+def _throughput(name: str, value: Any) -> dict[str, int]:
+    """``400`` (manual RU/s) or ``autoscale:4000`` (an autoscale maximum), checked as a declaration is."""
+    from cosmigrate.errors import InvalidDefinition
+    from cosmigrate.model.properties.throughput import throughput_value
+
+    text = str(value).strip().lower()
+    autoscale = text.startswith("autoscale:")
+    number = text.removeprefix("autoscale:").strip()
+    try:
+        parsed = throughput_value("the database", int(number), autoscale=autoscale)
+    except (ValueError, InvalidDefinition) as exc:
+        detail = str(exc) if isinstance(exc, InvalidDefinition) else f"{value!r} is not a number"
+        raise UsageError(
+            f"{name}: a database throughput is RU/s (400) or autoscale:MAX (autoscale:4000); {detail}"
+        ) from None
+    assert parsed is not None
+    return parsed
 
 
 def _check_key(key: str) -> None:

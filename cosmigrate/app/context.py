@@ -22,6 +22,7 @@ from cosmigrate.store import outage
 from cosmigrate.store.client import NOT_DONE, resilient
 from cosmigrate.store.history import HistoryStore
 from cosmigrate.store.lock import Lease
+from cosmigrate.store.offers import offer_of
 from cosmigrate.store.records import LockView
 
 Confirm = Callable[[str], bool]  # asks a yes/no question (the CLI: a terminal, or --yes)
@@ -92,7 +93,7 @@ def open_for_up(client: CosmosClient, config: Config) -> DatabaseProxy:
 
     def create() -> DatabaseProxy:
         with contextlib.suppress(cosmos_errors.CosmosResourceExistsError):  # a concurrent first deploy made it
-            client.create_database(name)
+            client.create_database(name, offer_throughput=offer_of(config.database_throughput))
         return database
 
     return resilient(f"create database {name}", create, recover=exists)

@@ -37,7 +37,8 @@ def _redact(text: str) -> str:
 
 _CONFIG_FLAGS = (
     "endpoint", "key", "connection_string", "database", "migrations", "history_container", "insecure",
-    "lock_ttl", "lock_timeout", "index_timeout", "outage_timeout", "create_database", "backup_dir",
+    "lock_ttl", "lock_timeout", "index_timeout", "outage_timeout", "create_database", "database_throughput",
+    "backup_dir",
 )  # fmt: skip
 
 
@@ -96,6 +97,8 @@ def command_options(func: Callable[..., Any]) -> Callable[..., Any]:
         flags = {name: given.get(name) for name in _CONFIG_FLAGS}
         if "create_database" in kwargs:
             flags["create_database"] = kwargs.pop("create_database") or None
+        if "database_throughput" in kwargs:
+            flags["database_throughput"] = kwargs.pop("database_throughput")
         config = load_config(flags, x=parse_x_args(x_pairs))
         _secrets.append(config.key)
         return ctx.invoke(func, config=config, as_json=bool(given.get("as_json")), **kwargs)
@@ -158,6 +161,13 @@ def cli(ctx: click.Context, /, **options: Any) -> None:
     is_flag=True,
     default=None,
     help="Create the database if it does not exist [COSMIGRATE_CREATE_DATABASE].",
+)
+@click.option(
+    "--database-throughput",
+    metavar="RU|autoscale:MAX",
+    default=None,
+    help="Shared throughput of a database --create-database creates: 400 or autoscale:4000 "
+    "[COSMIGRATE_DATABASE_THROUGHPUT].",
 )
 @click.option("--no-backup", is_flag=True, help="Drop containers holding documents without exporting them first.")
 @x_option

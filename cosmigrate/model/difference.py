@@ -53,6 +53,8 @@ def show(value: Any) -> str:
             return f"{value['path']} {SHORT_ORDER.get(str(value['order']), value['order'])}"
         if set(value) == {"path", "types"}:
             return f"{value['path']} ({', '.join(map(str, value['types']))})"
+        if set(value) == {"name", "query"}:
+            return f"{value['name']} = {value['query']}"
         if set(value) == {"path"}:
             return str(value["path"])
         if "path" in value:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from azure.cosmos import DatabaseProxy
+from azure.cosmos import DatabaseProxy, ThroughputProperties
 
 from cosmigrate.errors import DatabaseError, DefinitionConflict
 from cosmigrate.model.properties.throughput import describe_throughput, mode_of
@@ -57,6 +57,15 @@ def create_options(throughput: Mapping[str, int] | None) -> dict[str, Any]:
     if "autoscale_max" in throughput:
         return {"autoUpgradePolicy": json.dumps({"maxThroughput": throughput["autoscale_max"]})}
     return {"offerThroughput": throughput["manual"]}
+
+
+def offer_of(throughput: Mapping[str, int] | None) -> Any:
+    """The ``offer_throughput`` azure-cosmos takes for it: RU/s, ``ThroughputProperties`` for autoscale, or None."""
+    if not throughput:
+        return None
+    if "autoscale_max" in throughput:
+        return ThroughputProperties(auto_scale_max_throughput=throughput["autoscale_max"])
+    return throughput["manual"]
 
 
 def change_throughput(database: DatabaseProxy, owner_rid: str, what: str, after: Throughput) -> Throughput:

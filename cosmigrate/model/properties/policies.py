@@ -7,6 +7,7 @@ from typing import Any
 
 from cosmigrate.errors import InvalidDefinition
 from cosmigrate.model.definitions import validate_partition_key
+from cosmigrate.model.difference import Difference, list_differences, show
 from cosmigrate.model.properties import (
     Mutability,
     Property,
@@ -71,7 +72,10 @@ class ComputedProperties(Property):
         entries = self.normal(value)
         if not entries:
             return [f"{self.label:<17}none"]
-        return [f"{self.label if i == 0 else '':<17}{e['name']} = {e['query']}" for i, e in enumerate(entries)]
+        return [f"{self.label if i == 0 else '':<17}{show(e)}" for i, e in enumerate(entries)]
+
+    def differences(self, container_id: str, declared: Any, live: Any) -> list[Difference]:
+        return list_differences(container_id, self.name, "computed property", self.normal(declared), self.normal(live))
 
 
 @register

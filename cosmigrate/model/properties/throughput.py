@@ -90,6 +90,11 @@ class Throughput(Property):
                 f"container {container_id}: it has no throughput of its own (it shares its database's, or it is "
                 f"serverless), and dedicated throughput is set only when a container is created; {SWAP}"
             )
+        if after is None and before is not None:
+            return (
+                f"container {container_id}: it has throughput of its own ({describe_throughput(before)}), which "
+                f"cannot become its database's shared throughput; leave offer_throughput out to keep it, or {SWAP}"
+            )
         return None
 
     def lines(self, value: Any) -> list[str]:
