@@ -72,6 +72,13 @@ class DefinitionConflict(CosmigrateError):
     """An existing container differs in a property Cosmos DB cannot change in place."""
 
 
+class DefinitionDiffers(CosmigrateError):
+    """An existing container's mutable properties (TTL, indexing, throughput…) differ from a saved definition."""
+
+    def __init__(self, message: str, *, container: str = "", properties: list[str] | None = None) -> None:
+        super().__init__(message, detail={"container": container, "properties": list(properties or [])})
+
+
 class PreconditionRefused(CosmigrateError):
     """A script refused to run before changing anything (``op.refuse``); the revision stays pending."""
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.cosmos import CosmosClient, DatabaseProxy, PartitionKey
+from azure.cosmos import CosmosClient, DatabaseProxy, PartitionKey, ThroughputProperties
 
 from cosmigrate.data import BackupError, export_containers, import_containers
-from cosmigrate.errors import DefinitionConflict
+from cosmigrate.errors import DefinitionConflict, DefinitionDiffers
 from cosmigrate.store.client import SYSTEM_PROPERTIES
+from tests.conftest import CliResult
 from tests.harness.data import all_documents, seeded_container
 
 
@@ -43,7 +44,12 @@ def source(endpoint: str, database: DatabaseProxy) -> DatabaseProxy:
         providers.create_item(
             {"id": str(i), "category": category, "provider": provider, "name": "Zoë ✓", "nested": {"a": [1, None]}}
         )
-    database.create_container("events", partition_key=PartitionKey("/tenantId"), default_ttl=3600)  # empty
+    database.create_container(  # empty, autoscale
+        "events",
+        partition_key=PartitionKey("/tenantId"),
+        default_ttl=3600,
+        offer_throughput=ThroughputProperties(auto_scale_max_throughput=2000),
+    )
     return database
 
 
@@ -73,6 +79,11 @@ def test_export_then_import_into_a_new_database_gives_identical_definitions_and_
             source.get_container_client(name)
         ), name
 
+    events = other_database.get_container_client("events").get_throughput()  # throughput travels with the backup
+    assert (
+        events.auto_scale_max_throughput,
+        json.loads((tmp_path / "events" / "definition.json").read_text())["throughput"],
+    ) == (2000, {"autoscale_max": 2000})
     again = import_containers(other_database, tmp_path, names=["providers"])  # an interrupted import is re-run
     assert again.created == () and again.documents == {"providers": 3}
     assert len(all_documents(other_database.get_container_client("providers"))) == 3
@@ -127,3 +138,43 @@ def test_an_unfinished_export_has_no_manifest_and_is_refused(other_database: Dat
     (tmp_path / "bulk" / "documents.jsonl").write_text('{"id": "1"}\n')
     with pytest.raises(BackupError, match="manifest.json is missing"):
         import_containers(other_database, tmp_path)
+
+
+def test_import_into_a_container_with_other_mutable_settings_names_them_and_refuses(
+    source: DatabaseProxy, other_database: DatabaseProxy, tmp_path: Path
+) -> None:
+    """On Azure, documents restored under a shorter TTL may expire at once: the import says so before writing."""
+    export_containers(source, ["events", "providers"], tmp_path)
+    other_database.create_container("events", partition_key=PartitionKey("/tenantId"), default_ttl=60)
+    with pytest.raises(DefinitionDiffers) as refused:
+        import_containers(other_database, tmp_path, names=["events"])
+    message = str(refused.value)
+    assert "defaultTtl is 60 live, 3600 in the backup" in message and "--adopt-live" in message
+    assert "throughput" in message and refused.value.detail["properties"] == ["defaultTtl", "throughput"]
+    kept = import_containers(other_database, tmp_path, names=["events"], adopt_live=True)
+    assert kept.created == () and other_database.get_container_client("events").read()["defaultTtl"] == 60
+
+
+def test_import_cli_applies_the_saved_definition_or_keeps_the_live_one(
+    source: DatabaseProxy, other_database: DatabaseProxy, tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    export_containers(source, ["providers"], tmp_path)
+    other_database.create_container(  # same keys, another indexing policy
+        "providers",
+        partition_key=PartitionKey("/category"),
+        unique_key_policy={"uniqueKeys": [{"paths": ["/category", "/provider"]}]},
+        default_ttl=30,
+    )
+    env = {"COSMOS_DATABASE": other_database.id}
+    refused = run_cli("import", str(tmp_path), env=env)
+    assert refused.code == 1 and refused.stderr.strip().count("\n") == 0, refused.stderr
+    assert "included path /provider/? is in the backup but not live" in refused.stderr
+    assert "defaultTtl is 30 live, none in the backup" in refused.stderr
+    assert all_documents(other_database.get_container_client("providers")) == {}  # nothing written
+    both = run_cli("import", str(tmp_path), "--adopt-live", "--apply-definition", env=env)
+    assert both.code == 2 and "exclude each other" in both.stderr
+    applied = run_cli("import", str(tmp_path), "--apply-definition", "--json", env=env)
+    assert applied.code == 0, applied.stderr
+    body = json.loads(applied.stdout)
+    assert body["documents"] == {"providers": 3} and body["applied"], body
+    assert _definition(other_database, "providers") == _definition(source, "providers")

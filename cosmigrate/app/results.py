@@ -236,3 +236,4 @@ class ImportResult(Result):
     documents: dict[str, int]
     created: list[str]
     hint: str | None = None  # what to do before the next up (a database without migration history)
+    applied: list[str] = field(default_factory=list)  # changes made to bring containers to the backup's definition

@@ -346,16 +346,34 @@ def export(config: Config, containers: tuple[str, ...], out: str | None, gzip: b
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--container", "containers", multiple=True, metavar="NAME", help="A container to import (repeatable).")
 @click.option("--create-database", is_flag=True, default=None, help="Create the database if it does not exist.")
+@click.option(
+    "--adopt-live", is_flag=True, help="Keep an existing container's TTL, indexing and throughput where they differ."
+)
+@click.option(
+    "--apply-definition",
+    is_flag=True,
+    help="Bring an existing container to the backup's TTL, indexing and throughput before importing.",
+)
 @command_options
-def import_(config: Config, folder: str, containers: tuple[str, ...], as_json: bool) -> None:
+def import_(
+    config: Config, folder: str, containers: tuple[str, ...], adopt_live: bool, apply_definition: bool, as_json: bool
+) -> None:
     """Restore a backup: missing containers from their saved definitions, documents upserted (run again freely)."""
     from pathlib import Path
 
     from cosmigrate.app import backups
+    from cosmigrate.cli.progress import IndexProgress
 
-    result = backups.import_(config, Path(folder), list(containers), on_wait=_on_wait)
+    if adopt_live and apply_definition:
+        raise UsageError("import: --adopt-live and --apply-definition exclude each other; give one of them")
+    keep = "live" if adopt_live else "backup" if apply_definition else None
+    result = backups.import_(
+        config, Path(folder), list(containers), on_wait=_on_wait, keep=keep, on_progress=IndexProgress()
+    )
 
     def render(r: Any) -> None:
+        for note in r.applied:
+            click.echo(f"changed: {note}")
         for name, count in r.documents.items():
             created = " (container created)" if name in r.created else ""
             click.echo(f"imported {name}: {count} documents{created}")

@@ -7,10 +7,15 @@ Layout of an export folder::
     <container>/definition.json      the container's stored properties without system properties
     <container>/documents.jsonl      one document per line, as stored (.jsonl.gz with gzip=True)
 
-Export streams page by page (memory stays flat whatever the size). Import checks every file against the manifest
-before touching the database, creates missing containers from their definitions (and refuses one that exists with
-another partition key or other unique keys: those cannot change in place), then upserts the documents without
-system properties, concurrently: an interrupted import is simply run again.
+``definition.json`` holds the container's own throughput too (``"throughput": {"manual": N}`` or
+``{"autoscale_max": M}``; absent: it shares its database's). Export streams page by page (memory stays flat
+whatever the size). Import checks every file against the manifest before touching the database, then brings
+each container to the saved definition through the same property registry the migrations use
+(``model/properties``): a missing container is created from it, throughput included; an existing one must have
+the same create-only properties (partition key, unique keys…), and one whose mutable properties differ (TTL,
+indexing, throughput…) is refused by name unless the caller keeps the live ones (``adopt_live``) or brought it
+to the saved definition first. Then it upserts the documents without system properties, concurrently: an
+interrupted import is simply run again.
 """
 
 from __future__ import annotations
@@ -43,7 +48,10 @@ from cosmigrate.data.engine import (
 )
 from cosmigrate.data.errors import BackupError, ImportFailed
 from cosmigrate.data.items import without_system_properties
-from cosmigrate.errors import DefinitionConflict
+from cosmigrate.errors import DefinitionConflict, DefinitionDiffers
+from cosmigrate.model.container import ContainerDef
+from cosmigrate.model.properties import REGISTRY, Mutability, Property
+from cosmigrate.store import offers
 from cosmigrate.store.client import SYSTEM_PROPERTIES, create_container, read_container, resilient
 
 log = structlog.get_logger("cosmigrate")
@@ -158,9 +166,10 @@ def export_containers(
             resilient(f"list the containers of {database.id}", lambda: [c["id"] for c in database.list_containers()])
         )
     requests = Requests(None, priority)
+    by_owner = resilient(f"read the offers of {database.id}", lambda: offers.all_offers(database))
     containers: dict[str, ContainerBackup] = {}
     for name in names:
-        containers[name] = _export_container(database, name, out_dir, gzip, page_size, requests)
+        containers[name] = _export_container(database, name, out_dir, gzip, page_size, requests, by_owner)
     manifest = Manifest(database.id, datetime.now(UTC).isoformat(timespec="seconds"), containers)
     temporary = out_dir / (MANIFEST + ".tmp")
     temporary.write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -170,7 +179,13 @@ def export_containers(
 
 
 def _export_container(
-    database: DatabaseProxy, name: str, out_dir: Path, gzip: bool, page_size: int, requests: Requests
+    database: DatabaseProxy,
+    name: str,
+    out_dir: Path,
+    gzip: bool,
+    page_size: int,
+    requests: Requests,
+    by_owner: dict[str, dict[str, Any]],
 ) -> ContainerBackup:
     properties = read_container(database, name)
     if properties is None:
@@ -178,6 +193,9 @@ def _export_container(
     folder = out_dir / name
     folder.mkdir(parents=True, exist_ok=True)
     definition = {k: v for k, v in properties.items() if k not in SYSTEM_PROPERTIES}
+    throughput = offers.throughput_of(by_owner.get(str(properties.get("_rid"))))
+    if throughput:
+        definition["throughput"] = throughput
     definition_bytes = (json.dumps(definition, indent=2, sort_keys=True) + "\n").encode()
     (folder / DEFINITION).write_bytes(definition_bytes)
     container = database.get_container_client(name)
@@ -271,13 +289,15 @@ def import_containers(
     *,
     priority: Priority | None = "Low",
     checked: tuple[Manifest, list[str]] | None = None,
+    adopt_live: bool = False,
 ) -> ImportTotals:
     """Import ``names`` (every container of the backup when None) from ``in_dir`` into ``database``.
 
     Checks every file against the manifest first (a changed or truncated file is refused before anything is
-    written). A missing container is created from its saved definition; an existing one must have the same
-    partition key and unique keys (else :class:`~cosmigrate.errors.DefinitionConflict`), and its indexing policy
-    and other settings are left as they are. Documents are upserted without system properties with
+    written). A missing container is created from its saved definition (throughput included); an existing one
+    must have the same create-only properties (else :class:`~cosmigrate.errors.DefinitionConflict`) and the same
+    mutable ones (else :class:`~cosmigrate.errors.DefinitionDiffers`, naming them), unless ``adopt_live``: then
+    the live container's are kept. Documents are upserted without system properties with
     ``concurrency`` threads, so running an interrupted import again is safe; they overwrite documents with the
     same id and partition key. A document the service refuses for good stops the import
     (:class:`~cosmigrate.data.errors.ImportFailed`). ``checked``: what :func:`check_backup` returned, when the
@@ -290,8 +310,7 @@ def import_containers(
     created: list[str] = []
     documents: dict[str, int] = {}
     for name in selected:
-        definition = json.loads((in_dir / name / DEFINITION).read_text(encoding="utf-8"))
-        if _ensure_container(database, name, definition):
+        if ensure_container(database, in_dir, name, adopt_live):
             created.append(name)
         entry = manifest.containers[name]
         documents[name] = _load_documents(database, name, in_dir / name / entry.documents_file, concurrency, requests)
@@ -310,33 +329,63 @@ def _check_count(database: DatabaseProxy, name: str, expected: int, exact: bool,
         )
 
 
-def _ensure_container(database: DatabaseProxy, name: str, definition: dict[str, Any]) -> bool:
-    """Create the container from its definition; True if this call created it. Refuses a conflicting one."""
-    definition = {**{k: v for k, v in definition.items() if k not in SYSTEM_PROPERTIES}, "id": name}
+def saved_definition(in_dir: Path, name: str) -> tuple[ContainerDef, dict[str, Any]]:
+    """The saved definition of ``name`` in the registry's model, and the stored properties as saved (the keys
+    the registry does not model are kept from those, as the service returned them)."""
+    raw = json.loads((Path(in_dir) / name / DEFINITION).read_text(encoding="utf-8"))
+    raw = {**{k: v for k, v in raw.items() if k not in SYSTEM_PROPERTIES}, "id": name}
+    return ContainerDef.from_properties(raw), raw
+
+
+def live_definition(database: DatabaseProxy, name: str, with_throughput: bool) -> ContainerDef | None:
     existing = read_container(database, name)
     if existing is None:
-        create_container(database, definition)
+        return None
+    if with_throughput:
+        by_owner = resilient(f"read the offers of {database.id}", lambda: offers.all_offers(database))
+        existing = {**existing, "throughput": offers.throughput_of(by_owner.get(str(existing.get("_rid"))))}
+    return ContainerDef.from_properties(existing)
+
+
+def differing(live: ContainerDef, saved: ContainerDef) -> list[Property]:
+    """The properties of ``saved`` the live container does not have as saved (those the backup does not
+    declare, such as a throughput it did not have, are not compared)."""
+    return [p for p in saved.properties() if not p.same(saved.get(p.name), live.get(p.name))]
+
+
+def ensure_container(database: DatabaseProxy, in_dir: Path, name: str, adopt_live: bool = False) -> bool:
+    """Create the container from its saved definition; True if this call created it. An existing one must have
+    the saved create-only properties, and the saved mutable ones unless ``adopt_live``."""
+    saved, raw = saved_definition(in_dir, name)
+    live = live_definition(database, name, saved.declares("throughput"))
+    if live is None:
+        body = {**{k: v for k, v in raw.items() if k not in REGISTRY}, **saved.to_body()}
+        create_container(database, body, offers.create_options(saved.throughput))
         return True
-    for what, saved, found in (
-        ("partition key", _partition_key(definition), _partition_key(existing)),
-        ("unique keys", _unique_keys(definition), _unique_keys(existing)),
-    ):
-        if saved != found:
+    found = differing(live, saved)
+    for prop in found:
+        if prop.mutability is Mutability.CREATE_ONLY:
+            live_value, saved_value = prop.display(live.get(prop.name)), prop.display(saved.get(prop.name))
             raise DefinitionConflict(
-                f"import: container {name} exists in {database.id} with {what} {found}, the backup has {saved}; "
-                "it cannot change in place: import into another database, or delete the container first"
+                f"import: container {name} exists in {database.id} with {prop.label} {live_value}, the backup has "
+                f"{saved_value}; it cannot change in place: import into another database, or delete the container "
+                "first"
             )
+    if found and not adopt_live:
+        said = "; ".join(
+            d.describe("in the backup").removeprefix(f"{name}: ")
+            for p in found
+            for d in p.differences(name, saved.get(p.name), live.get(p.name))
+        )
+        raise DefinitionDiffers(
+            f"import: container {name} exists in {database.id} with other settings than the backup ({said}); "
+            "restored documents would live under the live ones (a shorter TTL expires them at once): run again "
+            "with --adopt-live to keep the live settings, or --apply-definition to bring the container to the "
+            "backup's first",
+            container=name,
+            properties=[p.name for p in found],
+        )
     return False
-
-
-def _partition_key(definition: dict[str, Any]) -> tuple[Any, ...]:
-    key = definition.get("partitionKey") or {}
-    return (tuple(key.get("paths") or ()), key.get("kind", "Hash"))
-
-
-def _unique_keys(definition: dict[str, Any]) -> list[tuple[str, ...]]:
-    keys = (definition.get("uniqueKeyPolicy") or {}).get("uniqueKeys") or []
-    return sorted(tuple(sorted(k.get("paths") or ())) for k in keys)
 
 
 def _document_lines(path: Path) -> Iterator[str]:

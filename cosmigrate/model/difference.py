@@ -22,12 +22,13 @@ class Difference:
     live: Any
     label: str = ""  # how an entry of a list is named ("included path"); empty for a whole value
 
-    def describe(self) -> str:
+    def describe(self, declared_as: str = "declared") -> str:
+        """One line; ``declared_as`` names where the declared side comes from ("in the backup")."""
         if self.label:
             if self.live is None:
-                return f"{self.container}: {self.label} {show(self.declared)} is declared but not live"
-            return f"{self.container}: {self.label} {show(self.live)} is live but not declared"
-        return f"{self.container}: {self.what} is {show(self.live)} live, {show(self.declared)} declared"
+                return f"{self.container}: {self.label} {show(self.declared)} is {declared_as} but not live"
+            return f"{self.container}: {self.label} {show(self.live)} is live but not {declared_as}"
+        return f"{self.container}: {self.what} is {show(self.live)} live, {show(self.declared)} {declared_as}"
 
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
