@@ -221,6 +221,21 @@ def test_every_property_goes_up_changes_goes_down_and_up_again_as_declared(
     assert_reads_back(cosmos, database_name, V1)
     verify_clean(run_cli, env)
 
+    shown = run_cli("plan", env=env).stdout
+    assert (
+        "throughput now: database 400 RU/s (manual) (shared); docs 400 RU/s (manual); scaled autoscale up to 1,000 "
+        "RU/s; shared the database's"
+    ) in shown
+    for before_after in (
+        "throughput 400 RU/s (manual) → 800 RU/s (manual)",
+        "throughput autoscale up to 1,000 RU/s → 400 RU/s (manual) (a migration of the offer)",
+        "throughput 400 RU/s (manual) → autoscale up to 1,000 RU/s (a migration of the offer)",
+        "default TTL 3600 s → off",
+        "+ full-text path /title (language en-US)",
+        "analytical TTL forever (-1) → 86400 s",
+        "change container docs, updating default TTL, computed, full-text, analytical TTL, throughput",
+    ):
+        assert before_after in shown, (before_after, shown)
     changed = json.loads(run_cli("plan", "--json", env=env).stdout)
     updates = {o["container"] for r in changed["revisions"] for o in r["operations"] if o["effect"] == "update"}
     assert {"docs", "scaled"} <= updates

@@ -203,7 +203,9 @@ def _run(
             doomed = destructive(result, live, _counting(database)) if exists else []
             revisions = {script.revision: script.description for script in planned}
             resumes = saved_steps(config, history).of_revisions(revisions) if snapshot.exists else {}
-            return _plan_result(config, direction, where, scripts, evaluation, result, exists, doomed, resumes)
+            return _plan_result(
+                config, direction, where, scripts, evaluation, result, exists, doomed, resumes, throughput_now(live)
+            )
         if direction == "down":
             _ask_before_dropping(result, live, database, confirm)
         database = open_for_up(client, config) if direction == "up" else database
@@ -265,6 +267,17 @@ def _run(
     return RunResult(name, direction, steps, current, scripts.graph.head)
 
 
+def throughput_now(live: DatabaseState) -> dict[str, dict[str, int] | None]:
+    """The live throughput: the database's shared one (key ``""``, when it has one) and each container's own
+    (None: it shares the database's), as ``plan`` shows it before the changes."""
+    now: dict[str, dict[str, int] | None] = {}
+    if live.database_throughput:
+        now[""] = dict(live.database_throughput)
+    for definition in live:
+        now[definition.id] = definition.throughput
+    return now
+
+
 def _records(snapshot: Snapshot) -> dict[str, Any]:
     return {revision: record.to_document() for revision, record in snapshot.records.items()}
 
@@ -298,6 +311,7 @@ def _plan_result(
     exists: bool,
     doomed: list[tuple[str, int]] | None = None,
     resumes: dict[str, list[str]] | None = None,
+    throughput: dict[str, dict[str, int] | None] | None = None,
 ) -> PlanResult:
     block = result.first_block if result else None
     refused = None
@@ -315,4 +329,5 @@ def _plan_result(
         database_exists=exists,
         deletes_documents=dict(doomed or []),
         resumes=resumes or {},
+        throughput=throughput or {},
     )

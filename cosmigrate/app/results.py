@@ -111,6 +111,8 @@ class PlanResult(Result):
     database_exists: bool = True
     deletes_documents: dict[str, int] = field(default_factory=dict)  # containers deleted that hold documents now
     resumes: dict[str, list[str]] = field(default_factory=dict)  # revision -> where its saved data steps resume
+    # the live throughput before the plan: "" the database's shared one, else by container (None: shares it)
+    throughput: dict[str, dict[str, int] | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

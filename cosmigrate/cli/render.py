@@ -8,6 +8,7 @@ import click
 
 from cosmigrate.model.container import ContainerDef
 from cosmigrate.model.documents import holding
+from cosmigrate.model.properties.throughput import describe_throughput
 from cosmigrate.ops.change import MARKS, ThroughputChange, change_lines
 
 
@@ -35,6 +36,14 @@ def plan(result: Any) -> None:
     verb = {"up": "would apply", "down": "would revert"}[result.direction]
     if not result.database_exists:
         click.echo(f"database {result.database} does not exist yet: planned from an empty database")
+    if result.throughput:
+        now = dict(result.throughput)
+        said = [f"database {describe_throughput(now.pop(''))} (shared)"] if "" in now else []
+        said += [f"{name} {describe_throughput(value)}" for name, value in sorted(now.items()) if value]
+        said += [
+            f"{name} the database's" for name, value in sorted(now.items()) if not value and "" in result.throughput
+        ]
+        click.echo("throughput now: " + ("; ".join(said) if said else "none provisioned"))
     if not result.revisions:
         click.echo(f"nothing to do: database {result.database} is at {result.current or 'base'} (head {result.head})")
         return

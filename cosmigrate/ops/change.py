@@ -164,9 +164,10 @@ def change_lines(before: ContainerDef, after: ContainerDef, changed: tuple[str, 
             if difference.label:
                 mark, value = ("+", difference.declared) if difference.live is None else ("-", difference.live)
                 lines.append(f"{mark} {difference.label} {show(value)}")
+            elif difference.what == name:
+                lines.append(f"{prop.label} {prop.display(difference.live)} → {prop.display(difference.declared)}")
             else:
-                what = prop.label if difference.what == name else difference.what
-                lines.append(f"{what}: {show(difference.live)} → {show(difference.declared)}")
+                lines.append(f"{difference.what} {show(difference.live)} → {show(difference.declared)}")
     return lines
 
 

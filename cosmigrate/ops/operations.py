@@ -66,7 +66,7 @@ def _update(kind: str, existing: ContainerDef, declared: ContainerDef, verb: str
             kind, existing.id, "none", f"keep container {existing.id} (already as declared)", existing, existing
         )
     after = existing.with_values(**{name: declared.get(name) for name in changed})
-    labels = ", ".join(changed)
+    labels = ", ".join(REGISTRY[name].label for name in changed)
     throughput = (
         ThroughputChange("container", existing.throughput, after.throughput) if "throughput" in changed else None
     )
@@ -207,7 +207,7 @@ class SetDatabaseThroughput(Operation):
             note = f"keep the database's throughput ({describe_throughput(before)})"
             return Change(self.kind, None, "none", note)
         change = ThroughputChange("database", before, dict(self.throughput))
-        return Change(self.kind, None, "update", f"database {change.describe()}", throughput=change)
+        return Change(self.kind, None, "update", "change the database's shared throughput", throughput=change)
 
     def reverse(self, change: Change) -> Operation | None:
         before = change.throughput.before if change.throughput else None

@@ -174,6 +174,22 @@ class FullTextPolicy(Property):
         paths = ", ".join(f"{e['path']} ({e['language']})" for e in policy["fullTextPaths"]) or "no paths"
         return [f"{self.label:<17}{paths}; default language {policy['defaultLanguage']}"]
 
+    def differences(self, container_id: str, declared: Any, live: Any) -> list[Difference]:
+        mine, theirs = self.normal(declared) or {}, self.normal(live) or {}
+        found = []
+        if mine.get("defaultLanguage", "en-US") != theirs.get("defaultLanguage", "en-US"):
+            found.append(
+                Difference(container_id, "defaultLanguage", mine.get("defaultLanguage"), theirs.get("defaultLanguage"))
+            )
+        paths = list_differences(
+            container_id,
+            "fullTextPaths",
+            "full-text path",
+            mine.get("fullTextPaths", []),
+            theirs.get("fullTextPaths", []),
+        )
+        return found + paths
+
 
 @register
 class ConflictResolutionPolicy(Property):

@@ -41,9 +41,8 @@ class DefaultTtl(Property):
                 "mode none)"
             )
 
-    def lines(self, value: Any) -> list[str]:
-        said = "off" if value is None else "on, no default (-1)" if value == -1 else f"{value} s"
-        return [f"{self.label:<17}{said}"]
+    def display(self, value: Any) -> str:
+        return "off" if value is None else "on, no default (-1)" if value == -1 else f"{value} s"
 
 
 @register
@@ -81,6 +80,5 @@ class AnalyticalStorageTtl(Property):
             )
         return None
 
-    def lines(self, value: Any) -> list[str]:
-        said = "off" if value is None else "forever (-1)" if value == -1 else f"{value} s"
-        return [f"{self.label:<17}{said}"]
+    def display(self, value: Any) -> str:
+        return "off" if value is None else "forever (-1)" if value == -1 else f"{value} s"
