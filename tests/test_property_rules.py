@@ -195,3 +195,18 @@ def test_an_unknown_keyword_is_a_usage_error_listing_the_known_ones() -> None:
         docs(offer_throughput_max=400)
     assert "'offer_throughput_max'" in str(refused.value)
     assert all(keyword in str(refused.value) for keyword in KEYWORDS)
+
+
+def test_the_readme_lists_every_container_keyword_with_its_rule() -> None:
+    """The README's keyword table is the user's reference: a property added to the registry must be in it."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| keyword | property | on an existing container |") :].split("\n\n")[0]
+    rows = {line.split("|")[1]: line for line in table.splitlines()[2:]}
+    for keyword, prop in KEYWORDS.items():
+        row = next((line for first, line in rows.items() if f"`{keyword}`" in first), None)
+        assert row is not None, f"README's keyword table lacks {keyword}"
+        rule = row.rsplit("|", 2)[-2]
+        assert prop.mutability is not Mutability.CREATE_ONLY or "create-only" in rule, (keyword, rule)
+        assert prop.mutability is not Mutability.IN_PLACE or "in place" in rule, (keyword, rule)
