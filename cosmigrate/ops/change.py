@@ -165,7 +165,7 @@ def change_lines(before: ContainerDef, after: ContainerDef, changed: tuple[str, 
                 mark, value = ("+", difference.declared) if difference.live is None else ("-", difference.live)
                 lines.append(f"{mark} {difference.label} {show(value)}")
             elif difference.what == name:
-                lines.append(f"{prop.label} {prop.display(difference.live)} → {prop.display(difference.declared)}")
+                lines.append(f"{prop.label} {prop.display(before.get(name))} → {prop.display(after.get(name))}")
             else:
                 lines.append(f"{difference.what} {show(difference.live)} → {show(difference.declared)}")
     return lines
