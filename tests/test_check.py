@@ -11,6 +11,7 @@ import pytest
 
 from cosmigrate.app import commands as command
 from cosmigrate.config import Config
+from cosmigrate.model.properties import keyword_list
 from cosmigrate.scripts import sumfile
 from tests.conftest import CliResult, copy_schema_migrations
 
@@ -110,9 +111,7 @@ def test_one_check_reports_load_structure_and_replay_problems_of_a_broken_folder
         "006_syntax.py:7: syntax error: expected ':'; fix the script",
         "007_no_downgrade.py: no downgrade(op) function; define one (it may do nothing, with a comment why)",
         "008_typo.py:8: upgrade: container 'd': unknown keyword 'unique_key'; the container keywords are "
-        "analytical_storage_ttl, autoscale_max_throughput, computed_properties, conflict_resolution_policy, "
-        "default_ttl, full_text_policy, indexing_policy, offer_throughput, partition_key, unique_key_policy, "
-        "unique_keys, vector_embedding_policy",
+        + keyword_list(),
         "009_history.py:8: container 'cosmigrate_history' holds cosmigrate's history: a migration must not "
         "create, change or delete it",
     ]
