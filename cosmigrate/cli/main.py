@@ -17,13 +17,16 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cosmigrate import __version__, logs
 from cosmigrate.config import EMULATOR_KEY, Config, load_config, parse_x_args, redact
 from cosmigrate.errors import CosmigrateError, UsageError
+
+if TYPE_CHECKING:  # results are imported by the verbs when they run, not at start-up
+    from cosmigrate.app.results import ExportResult, ImportResult, InitResult, PlanResult, Result
 
 _secrets: list[str] = [EMULATOR_KEY]
 _state: dict[str, Any] = {"json": False}
@@ -112,7 +115,7 @@ x_option = click.option(
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask; assume yes.")
 
 
-def _emit(result: Any, as_json: bool, render: Callable[[Any], None]) -> None:
+def _emit(result: Result, as_json: bool, render: Callable[[Any], None]) -> None:
     if as_json:
         click.echo(_redact(json.dumps(result.to_dict(), indent=2, default=str)))
     else:
@@ -222,7 +225,7 @@ def plan(config: Config, target: str | None, going_down: bool, steps: int | None
     _emit_plan(result, as_json)
 
 
-def _emit_plan(result: Any, as_json: bool) -> None:
+def _emit_plan(result: PlanResult, as_json: bool) -> None:
     """A plan; one that refuses exits 1, with ``--json`` as one object: the plan and the error's keys."""
     from cosmigrate.cli import render
 
@@ -334,7 +337,7 @@ def export(config: Config, containers: tuple[str, ...], out: str | None, gzip: b
 
     result = backups.export(config, list(containers), Path(out) if out else None, gzip)
 
-    def render(r: Any) -> None:
+    def render(r: ExportResult) -> None:
         for name, count in r.documents.items():
             click.echo(f"exported {name}: {count} documents")
         click.echo(f"backup in {r.folder} (restore: cosmigrate import {r.folder})")
@@ -371,7 +374,7 @@ def import_(
         config, Path(folder), list(containers), on_wait=_on_wait, keep=keep, on_progress=IndexProgress()
     )
 
-    def render(r: Any) -> None:
+    def render(r: ImportResult) -> None:
         for note in r.applied:
             click.echo(f"changed: {note}")
         for name, count in r.documents.items():
@@ -433,7 +436,7 @@ def init(ctx: click.Context, /, folder: str, database_name: str | None, as_json:
     database_name = database_name or (ctx.obj or {}).get("globals", {}).get("database")  # cosmigrate --database x init
     result = offline.init(Path(folder), database_name)
 
-    def render(r: Any) -> None:
+    def render(r: InitResult) -> None:
         for path in r.created:
             click.echo(f"created {path}")
         for path in r.kept:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -10,6 +10,17 @@ from cosmigrate.model.container import ContainerDef
 from cosmigrate.model.documents import holding
 from cosmigrate.model.properties.throughput import describe_throughput
 from cosmigrate.ops.change import MARKS, ThroughputChange, change_lines
+
+if TYPE_CHECKING:  # the results are data; importing app at run time would load every verb for rendering
+    from cosmigrate.app.results import (
+        CheckResult,
+        HistoryResult,
+        PlanResult,
+        RepairResult,
+        RunResult,
+        StatusResult,
+        VerifyResult,
+    )
 
 
 def operation_lines(operation: dict[str, Any], verbose: bool = True) -> list[str]:
@@ -32,7 +43,7 @@ def operation_lines(operation: dict[str, Any], verbose: bool = True) -> list[str
     return lines
 
 
-def plan(result: Any) -> None:
+def plan(result: PlanResult) -> None:
     verb = {"up": "would apply", "down": "would revert"}[result.direction]
     if not result.database_exists:
         click.echo(f"database {result.database} does not exist yet: planned from an empty database")
@@ -54,8 +65,8 @@ def plan(result: Any) -> None:
                 click.echo(f"    {line}")
         if revision["stopped"]:
             click.echo(f"    … the rest of {revision['file']} is data work: not simulated")
-        for said in result.resumes.get(revision["revision"], []):
-            click.echo(f"    saved from an earlier run: its {said} (repair --restart-data starts it over)")
+        for resumed in result.resumes.get(revision["revision"], []):
+            click.echo(f"    saved from an earlier run: its {resumed} (repair --restart-data starts it over)")
         if revision["uncertain"]:
             click.echo("    (planned after data work that could not be simulated: a best guess)")
         for key in ("refused", "conflict"):
@@ -72,7 +83,7 @@ def plan(result: Any) -> None:
         )
 
 
-def run(result: Any) -> None:
+def run(result: RunResult) -> None:
     if not result.steps:
         click.echo(f"nothing to do: database {result.database} is at {result.current or 'base'} (head {result.head})")
         return
@@ -140,7 +151,7 @@ def steps(done: list[Any]) -> None:
                 click.echo(f"      {totals}")
 
 
-def status(result: Any) -> None:
+def status(result: StatusResult) -> None:
     click.echo(f"database {result.database}: current {result.current or 'base'}, head {result.head or '-'}")
     changed = {view.revision: view for view in result.changed}
     click.echo(f"{'REVISION':<10}{'STATE':<13}{'APPLIED AT':<26}DESCRIPTION")
@@ -190,7 +201,7 @@ def _words(value: Any, nested: bool = False) -> str:
     return str(value)
 
 
-def history(result: Any) -> None:
+def history(result: HistoryResult) -> None:
     if not result.events:
         click.echo(f"no history in database {result.database}")
     for event in result.events:
@@ -216,7 +227,7 @@ def history(result: Any) -> None:
         click.echo(line.rstrip())
 
 
-def verify(result: Any) -> None:
+def verify(result: VerifyResult) -> None:
     if result.locked_by:
         click.echo(f"not verified: a deploy holds the migration lock ({result.locked_by}); run verify when it is done")
         return
@@ -235,7 +246,7 @@ def verify(result: Any) -> None:
         click.echo(f"drift in {', '.join(drift) or 'unmanaged containers'}")
 
 
-def repair(result: Any) -> None:
+def repair(result: RepairResult) -> None:
     if result.nothing:
         click.echo("nothing to repair")
     for rev in result.to_pending:
@@ -260,14 +271,14 @@ def repair(result: Any) -> None:
         click.echo(f"next: {result.sum_hint}")
 
 
-def _data_steps(result: Any, revision: str) -> None:
+def _data_steps(result: RepairResult, revision: str) -> None:
     for said in result.resumes.get(revision, []):
         click.echo(f"  when it runs again, its {said}")
     if revision in result.restarted:
         click.echo("  its data steps start over (their checkpoints were dropped)")
 
 
-def check(result: Any) -> None:
+def check(result: CheckResult) -> None:
     for problem in result.problems:
         where = f"{problem['file']}:{problem['line']}" if problem.get("line") else problem["file"]
         click.echo(f"{where}: {problem['message']}")
