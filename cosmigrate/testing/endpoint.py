@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -32,7 +33,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -41,7 +42,7 @@ from cosmigrate.config import EMULATOR_KEY
 
 SOURCE = Path(__file__).resolve().parent / "local_endpoint"
 # The launcher and the modules it requires; copied together into the cache folder (see ``install``).
-SCRIPTS = ("server.js", "offers.js", "properties.js")
+SCRIPTS = ("server.js", "offers.js", "properties.js", "entra.js")
 FILES = (*SCRIPTS, "package.json", "package-lock.json")
 SCRIPTS_KEPT_SECONDS = 24 * 3600
 
@@ -166,10 +167,24 @@ class NodeServer:
         self.stop()
 
 
-def start(index_seconds: float = 1.0, port: int = 0, host: str = "127.0.0.1", key: str = EMULATOR_KEY) -> NodeServer:
+def start(
+    index_seconds: float = 1.0,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    key: str = EMULATOR_KEY,
+    entra: Mapping[str, Sequence[str]] | None = None,
+    entra_secret: str = "",
+) -> NodeServer:
     """Start a local endpoint on a free loopback port (or ``port``); index transformations take
-    ``index_seconds`` to reach 100%."""
+    ``index_seconds`` to reach 100%. ``entra``: Entra ID mode (``entra.js``), with these role assignments
+    (principal -> roles: "data" is Cosmos DB Built-in Data Contributor), tokens signed with ``entra_secret``."""
     env = {"COSMOS_LOCAL_INDEX_SECONDS": str(index_seconds), "COSMOS_LOCAL_KEY": key}
+    if entra is not None:
+        env.update(
+            COSMOS_LOCAL_AUTH="entra",
+            COSMOS_LOCAL_ENTRA_ROLES=json.dumps({k: list(v) for k, v in entra.items()}),
+            COSMOS_LOCAL_ENTRA_SECRET=entra_secret,
+        )
     return NodeServer.start(server_script(), "--port", str(port), "--host", host, env=env)
 
 

@@ -17,6 +17,8 @@
  *  6. An upsert that collides on a unique key answers 409, not 500.
  *  7. Transactional batch works from the Python client, in one logical partition, all or nothing, and a failed
  *     batch answers 207 with the failing operation's status and 424 for the others, as Azure does.
+ *  13. Entra ID mode (COSMOS_LOCAL_AUTH=entra, entra.js): bearer tokens instead of the key, and the data plane
+ *     refuses metadata writes as Azure does for an Entra token.
  *  8. The key is checked: every request must carry a master-key signature made with COSMOS_LOCAL_KEY (default
  *     the emulator's public well-known key), or it is answered 401, as Cosmos DB does. The package accepts any.
  *  9. A point read of a document without a partition key value works. The client sends the undefined value as
@@ -476,7 +478,13 @@ const server = createHttpsServer({ keepAlive: true });
 // (8) The package installs its request handler when it creates the server; put the key check in front of it.
 const [serveRequest] = server.listeners("request");
 server.removeAllListeners("request");
+const entra = require("./entra")({ authorizationRefusal, refuseUnauthorized });
 server.on("request", (req, res) => {
+  if (entra.enabled) {
+    if (!entra.admit(req, res)) return;
+    serveRequest(req, res);
+    return;
+  }
   const refusal = authorizationRefusal(req);
   if (refusal) refuseUnauthorized(req, res, refusal);
   else serveRequest(req, res);
