@@ -49,6 +49,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "outage_timeout": ("COSMIGRATE_OUTAGE_TIMEOUT", "outage_timeout"),
     "create_database": ("COSMIGRATE_CREATE_DATABASE", "create_database"),
     "database_throughput": ("COSMIGRATE_DATABASE_THROUGHPUT", "database_throughput"),
+    "auth": ("COSMIGRATE_AUTH", "auth"),
     "backup_dir": ("COSMIGRATE_BACKUP_DIR", "backup_dir"),
 }
 DEFAULT_BACKUP_DIR = "backups"
@@ -74,12 +75,13 @@ class Config:
     x: Mapping[str, str] = field(default_factory=dict)
     create_database: bool = False
     database_throughput: dict[str, int] | None = None  # shared throughput of a database up creates
+    auth: str = "key"  # "key" (the account key) or "entra" (Microsoft Entra ID, DefaultAzureCredential)
     backup_dir: Path = Path(DEFAULT_BACKUP_DIR)
     sources: Mapping[str, str] = field(default_factory=dict)  # setting -> where its value came from
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return (self.key,)
+        return (self.key,) if self.key else ()
 
     @property
     def database_name(self) -> str:
@@ -245,14 +247,26 @@ def load_config(
         where = endpoint_from or "the default"
         raise UsageError(f"endpoint {endpoint!r} (from {where}) is not a URL like https://account:443/")
     loopback = is_loopback(endpoint)
-    if not key:
+    auth_value, auth_from = pick("auth")
+    auth = str(auth_value or "key").strip().lower()
+    if auth not in ("key", "entra"):
+        raise UsageError(f"auth {auth_value!r} (from {auth_from}) is not key or entra")
+    if auth == "entra":
+        if key:
+            raise UsageError(
+                "auth is entra but a key is given too (COSMOS_KEY, --key or a connection string's AccountKey): "
+                "give one way to sign in; an Entra token needs no key"
+            )
+        key = ""
+    elif not key:
         if not loopback:
             raise UsageError(
                 f"no key for {endpoint}: set COSMOS_KEY or COSMOS_CONNECTION_STRING "
                 "(the emulator key is only used for local endpoints)"
             )
         key = EMULATOR_KEY
-    _check_key(str(key))
+    if auth == "key":
+        _check_key(str(key))
 
     database_value, database_from = pick("database")
     database = str(database_value) if database_value not in (None, "") else None
@@ -298,6 +312,7 @@ def load_config(
         x=dict(x or {}),
         create_database=create_database,
         database_throughput=database_throughput,
+        auth=auth,
         backup_dir=backup_dir,
         sources={
             "database": database_from or "the default",

@@ -132,19 +132,26 @@ def cli_env(endpoint: str, database_name: str, test_backups: Path) -> dict[str, 
     return env
 
 
+def run_cli_with(
+    cli_env: dict[str, str], *args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path = ROOT
+) -> CliResult:
+    """``python -m cosmigrate ARGS`` in ``cli_env`` updated with ``env``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cosmigrate", *args],
+        env={**cli_env, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
 @pytest.fixture
 def run_cli(cli_env: dict[str, str]) -> Callable[..., CliResult]:
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path = ROOT) -> CliResult:
-        done = subprocess.run(
-            [sys.executable, "-m", "cosmigrate", *args],
-            env={**cli_env, **(env or {})},
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-        return CliResult(done.returncode, done.stdout, done.stderr)
+        return run_cli_with(cli_env, *args, env=env, timeout=timeout, cwd=cwd)
 
     return run
 

@@ -31,7 +31,7 @@ from cosmigrate.data.errors import ItemsFailed, ProgressKeptLocally
 from cosmigrate.errors import CosmigrateError, MigrationFailed, PreconditionRefused
 from cosmigrate.ops.facade import Operations
 from cosmigrate.scripts.loader import Script, line_in
-from cosmigrate.store.client import is_transient, service_message
+from cosmigrate.store.client import explain_403, is_transient, service_message
 from cosmigrate.store.lock import Lease, LockLost
 from cosmigrate.store.records import Event, Record, now_iso, source_document, source_id, who
 
@@ -55,11 +55,13 @@ class StepResult:
 
 
 def one_line(exc: BaseException) -> str:
-    if isinstance(exc, cosmos_errors.CosmosHttpResponseError):
+    if isinstance(exc, cosmos_errors.CosmosHttpResponseError) and exc.status_code == 403:
+        text = explain_403(exc, service_message(exc))
+    elif isinstance(exc, cosmos_errors.CosmosHttpResponseError):
         text = f"Cosmos DB answered {exc.status_code} ({service_message(exc)})"
     else:
         text = " ".join(str(exc).split()) or "(no message)"
-    return f"{type(exc).__name__}: {text}"[:500]
+    return f"{type(exc).__name__}: {text}"[:600]
 
 
 def interruption(exc: BaseException) -> str | None:

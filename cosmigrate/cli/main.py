@@ -41,7 +41,7 @@ def _redact(text: str) -> str:
 _CONFIG_FLAGS = (
     "endpoint", "key", "connection_string", "database", "migrations", "history_container", "insecure",
     "lock_ttl", "lock_timeout", "index_timeout", "outage_timeout", "create_database", "database_throughput",
-    "backup_dir",
+    "backup_dir", "auth",
 )  # fmt: skip
 
 
@@ -50,6 +50,12 @@ def _global_option_list() -> list[Callable[[Any], Any]]:
         click.option("--endpoint", help="Account URL [COSMOS_ENDPOINT; default https://localhost:8081]"),
         click.option("--key", help="Account key [COSMOS_KEY; default: the emulator key, local endpoints only]"),
         click.option("--connection-string", help="AccountEndpoint=…;AccountKey=…; [COSMOS_CONNECTION_STRING]"),
+        click.option(
+            "--auth",
+            type=click.Choice(["key", "entra"]),
+            default=None,
+            help="Sign in with the account key or Microsoft Entra ID (DefaultAzureCredential) [COSMIGRATE_AUTH; key]",
+        ),
         click.option("--database", help="Database id [COSMOS_DATABASE; no default]"),
         click.option("--migrations", help="Migrations folder [COSMIGRATE_MIGRATIONS; default ./migrations]"),
         click.option("--history-container", help="History container [COSMIGRATE_HISTORY_CONTAINER]"),

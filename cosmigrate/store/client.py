@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import urllib3
-from azure.core.exceptions import AzureError, ServiceRequestError, ServiceResponseError
+from azure.core.exceptions import AzureError, ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
@@ -70,13 +70,23 @@ def connect(config: Config) -> CosmosClient:
     try:
         return CosmosClient(
             config.endpoint,
-            credential=config.key,
+            credential=credential(config),
             connection_verify=config.verify_tls,
             raw_request_hook=outage.on_request,
             **request_timeouts(config.outage_timeout),
         )
     except (AzureError, ValueError) as exc:
         raise failure(exc, f"cannot connect to {config.endpoint}", config) from None
+
+
+def credential(config: Config) -> Any:
+    """The account key, or for ``auth = "entra"`` azure-identity's ``DefaultAzureCredential`` (environment,
+    workload identity, managed identity, Azure CLI…; ``AZURE_TOKEN_CREDENTIALS`` narrows the chain)."""
+    if config.auth != "entra":
+        return config.key
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
 
 
 # How long closing a client waits for the SDK's background endpoint check (a few account reads; it shortens its
@@ -107,12 +117,38 @@ def close(client: CosmosClient) -> None:
             pool.shutdown(wait=False)
 
 
+DATA_CONTRIBUTOR = "00000000-0000-0000-0000-000000000002"
+GRANT_DATA_ROLE = (
+    "assign the principal Cosmos DB Built-in Data Contributor on the account (az cosmosdb sql role assignment "
+    f"create --account-name ACCOUNT --resource-group GROUP --scope / --principal-id OBJECT_ID "
+    f"--role-definition-id {DATA_CONTRIBUTOR})"
+)
+
+
 def failure(exc: BaseException, doing: str, config: Config | None = None) -> DatabaseError | CredentialError:
-    """The error to raise for an SDK failure: a refused key is a configuration mistake (exit 2)."""
+    """The error to raise for an SDK failure: a refused key or token, or no credential at all, is a configuration
+    mistake (exit 2)."""
     text = describe(exc, doing, config)
     if isinstance(exc, cosmos_errors.CosmosHttpResponseError) and exc.status_code == 401:
         return CredentialError(text)
+    if isinstance(exc, ClientAuthenticationError) and not isinstance(exc, cosmos_errors.CosmosHttpResponseError):
+        return CredentialError(text)
     return DatabaseError(text)
+
+
+def explain_403(exc: cosmos_errors.CosmosHttpResponseError, message: str) -> str:
+    """A 403 in words, with what to grant or where to go instead."""
+    substatus = getattr(exc, "sub_status", None)
+    if substatus == 5300:
+        return (
+            "Cosmos DB refused a database, container or throughput change made with an Entra ID token (403, "
+            "substatus 5300): on the data plane a token reads and writes documents only; such changes go through "
+            "Azure Resource Manager, which this version of cosmigrate does not call yet: run schema revisions with "
+            "the account key (auth = key), or make the change in ARM first"
+        )
+    if substatus == 5301:
+        return f"the signed-in principal has no data-plane role on the account (403, substatus 5301): {GRANT_DATA_ROLE}"
+    return f"Cosmos DB answered 403 ({message}); the credential lacks the right for this request"
 
 
 def redact_with(text: str, config: Config | None) -> str:
@@ -128,6 +164,14 @@ def describe(exc: BaseException, doing: str, config: Config | None = None) -> st
     """One line for an SDK error: what we were doing, the status and the service's message, redacted."""
     if isinstance(exc, cosmos_errors.CosmosHttpResponseError):
         message = service_message(exc)
+        if exc.status_code == 401 and "Local Authorization is disabled" in message:
+            return redact_with(
+                f"{doing}: the account accepts no keys (local authorization is disabled): sign in with Microsoft "
+                'Entra ID instead (--auth entra, COSMIGRATE_AUTH=entra or auth = "entra")',
+                config,
+            )
+        if exc.status_code == 401 and config is not None and config.auth == "entra":
+            return redact_with(f"{doing}: Cosmos DB refused the Entra ID token (401: {message})", config)
         if exc.status_code == 401:
             return redact_with(
                 f"{doing}: Cosmos DB refused the key (401): check COSMOS_KEY, --key or the connection string's "
@@ -135,12 +179,19 @@ def describe(exc: BaseException, doing: str, config: Config | None = None) -> st
                 config,
             )
         if exc.status_code == 403:
-            hint = "the credential may lack the right (Entra ID tokens cannot manage containers: use the key)"
-        elif exc.status_code == 429:
+            return redact_with(f"{doing}: {explain_403(exc, message)}", config)
+        if exc.status_code == 429:
             hint = "the account is throttling: raise its throughput or retry later"
         else:
             hint = "check the service's message above"
         text = f"{doing}: Cosmos DB answered {exc.status_code} ({message}); {hint}"
+    elif isinstance(exc, ClientAuthenticationError):
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        text = (
+            f"{doing}: no Microsoft Entra ID credential could sign in ({first}); sign in with az login, or set "
+            "AZURE_TENANT_ID and AZURE_CLIENT_ID with a federated token (workload identity, GitHub OIDC) or a "
+            "secret, or run where a managed identity is assigned"
+        )
     elif isinstance(exc, ServiceRequestError | ServiceResponseError):
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         text = f"{doing}: the endpoint could not be reached ({reason}); check the endpoint and the network"

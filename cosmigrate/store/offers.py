@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from azure.cosmos import DatabaseProxy, ThroughputProperties
+from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.errors import DatabaseError, DefinitionConflict
 from cosmigrate.model.properties.throughput import describe_throughput, mode_of
@@ -33,6 +34,17 @@ def all_offers(database: DatabaseProxy) -> dict[str, dict[str, Any]]:
     connection = database.client_connection
     offers = resilient("read the offers", lambda: [dict(o) for o in connection.ReadOffers()])
     return {str(offer.get("offerResourceId")): offer for offer in offers}
+
+
+def readable_offers(database: DatabaseProxy) -> dict[str, dict[str, Any]] | None:
+    """:func:`all_offers`, or None when the data plane does not serve offers to this credential (an Entra ID
+    token: 403, substatus 5300); the throughput is then unknown, not absent."""
+    try:
+        return all_offers(database)
+    except cosmos_errors.CosmosHttpResponseError as exc:
+        if exc.status_code == 403 and getattr(exc, "sub_status", None) == 5300:
+            return None
+        raise
 
 
 def throughput_of(offer: Mapping[str, Any] | None) -> Throughput | None:
