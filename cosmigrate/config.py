@@ -50,9 +50,14 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "create_database": ("COSMIGRATE_CREATE_DATABASE", "create_database"),
     "database_throughput": ("COSMIGRATE_DATABASE_THROUGHPUT", "database_throughput"),
     "auth": ("COSMIGRATE_AUTH", "auth"),
+    "subscription": ("AZURE_SUBSCRIPTION_ID", "subscription"),
+    "resource_group": ("AZURE_RESOURCE_GROUP", "resource_group"),
+    "account": ("COSMIGRATE_ACCOUNT", "account"),
+    "arm_endpoint": ("COSMIGRATE_ARM_ENDPOINT", "arm_endpoint"),
     "backup_dir": ("COSMIGRATE_BACKUP_DIR", "backup_dir"),
 }
 DEFAULT_BACKUP_DIR = "backups"
+DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 SECRET_SETTINGS = ("key", "connection_string")
 _ACCOUNT_KEY = re.compile(r"(AccountKey\s*=\s*)[^;\s'\"]+", re.IGNORECASE)
 _ID_PATTERN = re.compile(r"^[^/\\?#]{1,255}$")
@@ -76,6 +81,11 @@ class Config:
     create_database: bool = False
     database_throughput: dict[str, int] | None = None  # shared throughput of a database up creates
     auth: str = "key"  # "key" (the account key) or "entra" (Microsoft Entra ID, DefaultAzureCredential)
+    # where Azure Resource Manager finds the account (auth = entra: container and throughput changes go there)
+    subscription: str | None = None
+    resource_group: str | None = None
+    account: str | None = None
+    arm_endpoint: str = DEFAULT_ARM_ENDPOINT
     backup_dir: Path = Path(DEFAULT_BACKUP_DIR)
     sources: Mapping[str, str] = field(default_factory=dict)  # setting -> where its value came from
 
@@ -313,6 +323,10 @@ def load_config(
         create_database=create_database,
         database_throughput=database_throughput,
         auth=auth,
+        subscription=_text(pick("subscription")[0]),
+        resource_group=_text(pick("resource_group")[0]),
+        account=_text(pick("account")[0]) or account_of(endpoint),
+        arm_endpoint=str(pick("arm_endpoint")[0] or DEFAULT_ARM_ENDPOINT).rstrip("/"),
         backup_dir=backup_dir,
         sources={
             "database": database_from or "the default",
@@ -320,6 +334,16 @@ def load_config(
             "migrations": migrations_from or "the default",
         },
     )
+
+
+def _text(value: Any) -> str | None:
+    return None if value in (None, "") else str(value).strip()
+
+
+def account_of(endpoint: str) -> str | None:
+    """The account name an Azure endpoint carries (https://ACCOUNT.documents.azure.com), None for another host."""
+    host = (urlparse(endpoint).hostname or "").lower()
+    return host.split(".", 1)[0] if host.endswith((".documents.azure.com", ".documents.azure.us")) else None
 
 
 def _throughput(name: str, value: Any) -> dict[str, int]:

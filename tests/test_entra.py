@@ -9,10 +9,14 @@ harness's setup requests, standing in for what ARM would make.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import ssl
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.cosmos import CosmosClient, PartitionKey
@@ -23,7 +27,7 @@ from cosmigrate.testing import entra
 from cosmigrate.testing.endpoint import start
 from tests.conftest import CliResult, run_cli_with
 
-DEPLOYER, NO_ROLE = "cosmigrate-ci", "reader-without-role"
+DEPLOYER, DATA_ONLY, NO_ROLE = "cosmigrate-ci", "data-only", "reader-without-role"
 SEED = '''"""Seed the catalog."""
 revision = "001"
 down_revision = None
@@ -58,9 +62,20 @@ def downgrade(op):
 '''
 
 
+CONTAINER_WRITE = "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/write"
+DATABASE_WRITE = "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/write"
+
+
+def arm_stats(endpoint: str) -> dict[str, Any]:
+    """What the endpoint counted: ARM requests and writes, and management requests refused on the data plane."""
+    context = ssl._create_unverified_context()
+    with urllib.request.urlopen(f"{endpoint}/_local/stats", context=context, timeout=10) as answer:
+        return dict(json.loads(answer.read()))
+
+
 @pytest.fixture(scope="module")
 def entra_endpoint() -> Iterator[str]:
-    server = start(entra={DEPLOYER: ["data"], NO_ROLE: []}, entra_secret=entra.SECRET)
+    server = start(entra={DEPLOYER: ["data", "arm"], DATA_ONLY: ["data"], NO_ROLE: []}, entra_secret=entra.SECRET)
     try:
         yield server.url
     finally:
@@ -98,6 +113,11 @@ def keyless(
             "COSMOS_DATABASE": name,
             "COSMIGRATE_AUTH": "entra",
             "COSMIGRATE_MIGRATIONS": str(migrations),
+            "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
+            "AZURE_RESOURCE_GROUP": "migrations",
+            "COSMIGRATE_ACCOUNT": "local",
+            "COSMIGRATE_ARM_ENDPOINT": entra_endpoint,
+            "COSMIGRATE_ARM_POLL_INTERVAL": "0.05",
             **(env or {}),
         }
         return run_cli_with(cli_env, *args, env=given)
@@ -136,16 +156,25 @@ def test_a_data_revision_runs_with_an_entra_token_history_lock_and_data_steps(
     assert list(catalog.query_items("SELECT * FROM c", enable_cross_partition_query=True)) == []
 
 
-def test_a_container_change_is_refused_in_one_line_naming_arm(keyless: Callable[..., CliResult]) -> None:
+def test_a_container_change_goes_through_arm_and_a_principal_without_arm_rights_is_told_the_role(
+    keyless: Callable[..., CliResult], entra_endpoint: str
+) -> None:
     (keyless.migrations / "002_create.py").write_text(CREATE)  # type: ignore[attr-defined]
     assert keyless("hash").code == 0
-    result = keyless("up")
-    assert result.code == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]  # the rest are logs
-    assert len(errors) == 1 and "substatus 5300" in errors[0] and "Azure Resource Manager" in errors[0], errors
-    assert "audit" not in [c["id"] for c in keyless.database.list_containers()]  # type: ignore[attr-defined]
+    refused = keyless("up", principal=DATA_ONLY)
+    assert refused.code == 2, refused.stderr[-1500:]  # refused while planning: before anything is written
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]  # the rest are logs
+    assert len(errors) == 1 and "Cosmos DB Operator" in errors[0] and "throughputSettings/read" in errors[0], errors
     status = json.loads(keyless("status", "--json").stdout)
-    assert [r["state"] for r in status["revisions"]] == ["applied", "failed"]
+    assert [r["state"] for r in status["revisions"]] == ["pending", "pending"]
+    assert "audit" not in [c["id"] for c in keyless.database.list_containers()]  # type: ignore[attr-defined]
+    before = arm_stats(entra_endpoint)
+    up = keyless("up")
+    assert up.code == 0, up.stderr
+    assert "audit" in [c["id"] for c in keyless.database.list_containers()]  # type: ignore[attr-defined]
+    after = arm_stats(entra_endpoint)
+    assert after["armWrites"].get(CONTAINER_WRITE, 0) > before["armWrites"].get(CONTAINER_WRITE, 0)
+    assert after["dataPlaneManagementRefused"] == before["dataPlaneManagementRefused"]
 
 
 def test_a_principal_without_a_data_role_is_told_which_role_to_assign(keyless: Callable[..., CliResult]) -> None:
@@ -167,3 +196,52 @@ def test_entra_with_a_key_too_is_a_usage_error(keyless: Callable[..., CliResult]
     result = keyless("status", env={"COSMOS_KEY": EMULATOR_KEY})
     assert result.code == 2 and "give one way to sign in" in result.stderr
     assert EMULATOR_KEY not in result.stderr + result.stdout
+
+
+def test_the_seed_migrations_run_keyless_end_to_end_with_changes_through_arm_only(
+    entra_endpoint: str, setup_client: CosmosClient, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """up (the database created through ARM), plan, verify, status, export, import, down: no key configured, every
+    container change through ARM, no management request on the data plane."""
+    name, restored = f"e{uuid.uuid4().hex[:12]}", f"r{uuid.uuid4().hex[:12]}"
+    env = {
+        **entra.environment(entra.install_az(tmp_path / "bin", DEPLOYER)),
+        "COSMOS_ENDPOINT": entra_endpoint,
+        "COSMOS_DATABASE": name,
+        "COSMIGRATE_AUTH": "entra",
+        "COSMIGRATE_BACKUP_DIR": str(tmp_path / "backups"),
+        "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
+        "AZURE_RESOURCE_GROUP": "migrations",
+        "COSMIGRATE_ACCOUNT": "local",
+        "COSMIGRATE_ARM_ENDPOINT": entra_endpoint,
+        "COSMIGRATE_ARM_POLL_INTERVAL": "0.05",
+    }
+    before = arm_stats(entra_endpoint)
+    try:
+        up = run_cli_with(cli_env, "up", "--create-database", env=env)
+        assert up.code == 0, up.stderr
+        made = {c["id"] for c in setup_client.get_database_client(name).list_containers()}
+        assert {"integration_providers", "integrations", "integration-connections", "cosmigrate_history"} <= made
+        assert run_cli_with(cli_env, "plan", env=env).stdout.startswith("nothing to do")
+        assert run_cli_with(cli_env, "verify", env=env).code == 0
+        status = json.loads(run_cli_with(cli_env, "status", "--json", env=env).stdout)
+        assert {r["state"] for r in status["revisions"]} == {"applied"}
+        out = tmp_path / "export"
+        assert run_cli_with(cli_env, "export", "--out", str(out), env=env).code == 0
+        into = {**env, "COSMOS_DATABASE": restored}
+        imported = run_cli_with(cli_env, "import", str(out), "--create-database", "--json", env=into)
+        assert imported.code == 0, imported.stderr
+        assert json.loads(imported.stdout)["documents"]["integration_providers"] == 8
+        down = run_cli_with(cli_env, "down", "--to", "base", "--yes", env=env)
+        assert down.code == 0, down.stderr
+        left = {c["id"] for c in setup_client.get_database_client(name).list_containers()}
+        assert not left & {"integration_providers", "integrations"} and "cosmigrate_history" in left, left
+    finally:
+        for database in (name, restored):
+            with contextlib.suppress(Exception):
+                setup_client.delete_database(database)
+    after = arm_stats(entra_endpoint)
+    writes = after["armWrites"].get(CONTAINER_WRITE, 0) - before["armWrites"].get(CONTAINER_WRITE, 0)
+    assert writes >= 4  # the seed's containers and the history, in two databases
+    assert after["armWrites"].get(DATABASE_WRITE, 0) - before["armWrites"].get(DATABASE_WRITE, 0) == 2
+    assert after["dataPlaneManagementRefused"] == before["dataPlaneManagementRefused"]

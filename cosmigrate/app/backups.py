@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from cosmigrate.app.context import WaitCallback, connected, locked, require_database
+from cosmigrate.app.planes import plane_for
 from cosmigrate.app.results import ExportResult, ImportResult
 from cosmigrate.config import Config
 from cosmigrate.data import export_containers, import_containers
 from cosmigrate.data.backup import check_backup, differing, live_definition, saved_definition
 from cosmigrate.ops.apply import ApplyContext, Executor
-from cosmigrate.ops.apply.keyed import KEYED
 from cosmigrate.ops.operations import CreateContainer
 
 
@@ -38,7 +38,7 @@ def export(
             containers = sorted(c["id"] for c in database.list_containers() if c["id"] != config.history_container)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         folder = out or config.backup_dir / database.id / f"{stamp}-export"
-        manifest = export_containers(database, containers, folder, gzip)
+        manifest = export_containers(database, containers, folder, gzip, throughputs=plane_for(config).throughputs)
     return ExportResult(
         config.database_name, str(folder), {name: entry.count for name, entry in manifest.containers.items()}
     )
@@ -62,14 +62,25 @@ def import_(
     under_lock = locked(config, "import", on_wait, create_history=True, create_database=True)
     with under_lock as (database, history, _lease):
         applied = []
+        plane = plane_for(config)
         if keep == "backup":
-            context = ApplyContext(database, index_timeout=config.index_timeout, on_progress=on_progress)
+            context = ApplyContext(
+                database, index_timeout=config.index_timeout, on_progress=on_progress, extra=plane.extra
+            )
             for name in checked[1]:
                 saved, _raw = saved_definition(folder, name)
-                live = live_definition(database, name, saved.declares("throughput"))
+                live = live_definition(database, name, saved.declares("throughput"), plane.throughputs)
                 if live is not None and differing(live, saved):
-                    applied.append(Executor(KEYED, context).execute(CreateContainer(saved)).note)
-        totals = import_containers(database, folder, containers or None, checked=checked, adopt_live=keep == "live")
+                    applied.append(Executor(plane.implementation, context).execute(CreateContainer(saved)).note)
+        totals = import_containers(
+            database,
+            folder,
+            containers or None,
+            checked=checked,
+            adopt_live=keep == "live",
+            throughputs=plane.throughputs,
+            create=plane.create_container,
+        )
         migrated = any(record.state == "applied" for record in history.snapshot().records.values())
     hint = None
     if not migrated:  # e.g. restored into a new database: up would run every migration again over the data

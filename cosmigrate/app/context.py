@@ -15,6 +15,7 @@ from azure.cosmos import CosmosClient, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate import logs
+from cosmigrate.app.planes import plane_for
 from cosmigrate.config import Config
 from cosmigrate.errors import DatabaseMissing
 from cosmigrate.store import client as cosmos
@@ -22,7 +23,6 @@ from cosmigrate.store import outage
 from cosmigrate.store.client import NOT_DONE, resilient
 from cosmigrate.store.history import HistoryStore
 from cosmigrate.store.lock import Lease
-from cosmigrate.store.offers import offer_of
 from cosmigrate.store.records import LockView
 
 Confirm = Callable[[str], bool]  # asks a yes/no question (the CLI: a terminal, or --yes)
@@ -93,7 +93,7 @@ def open_for_up(client: CosmosClient, config: Config) -> DatabaseProxy:
 
     def create() -> DatabaseProxy:
         with contextlib.suppress(cosmos_errors.CosmosResourceExistsError):  # a concurrent first deploy made it
-            client.create_database(name, offer_throughput=offer_of(config.database_throughput))
+            plane_for(config).create_database(client, name, config.database_throughput)
         return database
 
     return resilient(f"create database {name}", create, recover=exists)
@@ -116,7 +116,7 @@ def locked(
         database = open_for_up(client, config) if create_database else require_database(client, config)
         history = HistoryStore(database, config.history_container)
         if create_history:
-            history.ensure()
+            history.ensure(plane_for(config).create_container)
         lease = Lease(history, ttl=config.lock_ttl, command=command)
         with lease_held(lease, config, on_wait):
             yield database, history, lease

@@ -21,6 +21,7 @@ from typing import Any
 from azure.cosmos import DatabaseProxy
 
 from cosmigrate import logs
+from cosmigrate.app.planes import plane_for
 from cosmigrate.config import Config
 from cosmigrate.data import (
     ProgressRenderer,
@@ -82,7 +83,7 @@ class RunData:
             log.warning("dropping without a backup (--no-backup)", container=container_id, documents=documents)
             return {"container": container_id, "documents": documents, "path": None, "skipped": True}
         folder = self._folder(database, "")
-        manifest = export_containers(database, [container_id], folder)
+        manifest = export_containers(database, [container_id], folder, throughputs=plane_for(self.config).throughputs)
         kept = manifest.containers[container_id].count
         log.info("backed up before dropping", container=container_id, documents=kept, folder=str(folder))
         return {"container": container_id, "documents": kept, "path": str(folder)}

@@ -24,6 +24,7 @@ from azure.cosmos import DatabaseProxy
 
 from cosmigrate.app.context import Confirm, WaitCallback, connected, database_exists, lease_held, missing, open_for_up
 from cosmigrate.app.datasteps import RunData, saved_steps
+from cosmigrate.app.planes import plane_for
 from cosmigrate.app.results import PlanResult, RunResult
 from cosmigrate.app.runner import Runner
 from cosmigrate.app.state import Evaluation, evaluate, refuse
@@ -119,7 +120,10 @@ def check_arguments(x: Mapping[str, str], planned: Sequence[Script], scripts: Sc
 def _plan(
     scripts: Sequence[Script], direction: Direction, database: DatabaseProxy | None, config: Config
 ) -> tuple[Plan, DatabaseState]:
-    live = read_state(database, config.history_container) if database is not None else DatabaseState()
+    if database is None:
+        live = DatabaseState()
+    else:
+        live = read_state(database, config.history_container, plane_for(config).throughputs)
     result = planner.plan(
         scripts,
         direction,
@@ -209,7 +213,7 @@ def _run(
         if direction == "down":
             _ask_before_dropping(result, live, database, confirm)
         database = open_for_up(client, config) if direction == "up" else database
-        history.ensure()
+        history.ensure(plane_for(config).create_container)
         lease = Lease(history, ttl=config.lock_ttl, command=direction)
         with lease_held(lease, config, on_wait):
             seen, seen_planned = snapshot, [script.revision for script in planned]
@@ -227,6 +231,8 @@ def _run(
             def make_op(script: Script, before_effect: Callable[[], None]) -> Operations:
                 executor = CosmosExecutor(
                     database,
+                    implementation=plane_for(config).implementation,
+                    extra=plane_for(config).extra,
                     index_timeout=config.index_timeout,
                     on_progress=on_progress,
                     data=RunData(

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from cosmigrate.app.context import connected, database_exists, missing, require_database
 from cosmigrate.app.datasteps import saved_steps
+from cosmigrate.app.planes import plane_for
 from cosmigrate.app.results import ContainerDrift, HistoryResult, StatusResult, VerifyResult
 from cosmigrate.app.state import RevisionView, evaluate, refusal
 from cosmigrate.config import Config
@@ -113,7 +114,7 @@ def verify(config: Config, strict: bool = False) -> VerifyResult:
         if snapshot.lock is not None and not snapshot.lock.expired:
             busy = "a deploy holds the migration lock: the database may be half-way through it; verify again later"
             return VerifyResult(name, evaluation.current, False, [], [busy], snapshot.lock.describe())
-        live = read_state(database, config.history_container)
+        live = read_state(database, config.history_container, plane_for(config).throughputs)
     applied = [scripts.by_revision[rev] for rev in evaluation.applied if rev in scripts.by_revision]
     replay = planner.plan(
         applied, "up", DatabaseState(), x=config.x, history_container=config.history_container, keep_going=True

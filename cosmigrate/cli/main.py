@@ -41,7 +41,7 @@ def _redact(text: str) -> str:
 _CONFIG_FLAGS = (
     "endpoint", "key", "connection_string", "database", "migrations", "history_container", "insecure",
     "lock_ttl", "lock_timeout", "index_timeout", "outage_timeout", "create_database", "database_throughput",
-    "backup_dir", "auth",
+    "backup_dir", "auth", "subscription", "resource_group", "account", "arm_endpoint",
 )  # fmt: skip
 
 
@@ -55,6 +55,14 @@ def _global_option_list() -> list[Callable[[Any], Any]]:
             type=click.Choice(["key", "entra"]),
             default=None,
             help="Sign in with the account key or Microsoft Entra ID (DefaultAzureCredential) [COSMIGRATE_AUTH; key]",
+        ),
+        click.option(
+            "--subscription", help="Azure subscription of the account, for auth entra [AZURE_SUBSCRIPTION_ID]"
+        ),
+        click.option("--resource-group", help="Resource group of the account, for auth entra [AZURE_RESOURCE_GROUP]"),
+        click.option("--account", help="Account name for ARM [COSMIGRATE_ACCOUNT; default: from the endpoint]"),
+        click.option(
+            "--arm-endpoint", help="Azure Resource Manager URL [COSMIGRATE_ARM_ENDPOINT; management.azure.com]"
         ),
         click.option("--database", help="Database id [COSMOS_DATABASE; no default]"),
         click.option("--migrations", help="Migrations folder [COSMIGRATE_MIGRATIONS; default ./migrations]"),

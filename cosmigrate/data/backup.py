@@ -28,7 +28,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +53,9 @@ from cosmigrate.model.container import ContainerDef
 from cosmigrate.model.properties import REGISTRY, Mutability, Property
 from cosmigrate.store import offers
 from cosmigrate.store.client import SYSTEM_PROPERTIES, create_container, read_container, resilient
+from cosmigrate.store.live import ThroughputReader, offer_throughputs
+
+CreateContainer = Callable[[DatabaseProxy, dict[str, Any], Mapping[str, int] | None], Any]
 
 log = structlog.get_logger("cosmigrate")
 MANIFEST = "manifest.json"
@@ -152,8 +155,10 @@ def export_containers(
     *,
     page_size: int = EXPORT_PAGE_SIZE,
     priority: Priority | None = "Low",
+    throughputs: ThroughputReader = offer_throughputs,
 ) -> Manifest:
     """Export ``names`` (every container of the database when None) into ``out_dir``; returns the manifest.
+    ``throughputs`` reads each container's own throughput (the offers, or Azure Resource Manager).
 
     Documents are read page by page per feed range and written as they come, so memory does not grow with the
     container. The export is not a snapshot: documents written during it may or may not be in it. Run it while
@@ -166,10 +171,9 @@ def export_containers(
             resilient(f"list the containers of {database.id}", lambda: [c["id"] for c in database.list_containers()])
         )
     requests = Requests(None, priority)
-    by_owner = offers.readable_offers(database) or {}  # unknown to an Entra token: saved without throughput
     containers: dict[str, ContainerBackup] = {}
     for name in names:
-        containers[name] = _export_container(database, name, out_dir, gzip, page_size, requests, by_owner)
+        containers[name] = _export_container(database, name, out_dir, gzip, page_size, requests, throughputs)
     manifest = Manifest(database.id, datetime.now(UTC).isoformat(timespec="seconds"), containers)
     temporary = out_dir / (MANIFEST + ".tmp")
     temporary.write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -185,7 +189,7 @@ def _export_container(
     gzip: bool,
     page_size: int,
     requests: Requests,
-    by_owner: dict[str, dict[str, Any]],
+    throughputs: ThroughputReader,
 ) -> ContainerBackup:
     properties = read_container(database, name)
     if properties is None:
@@ -193,7 +197,8 @@ def _export_container(
     folder = out_dir / name
     folder.mkdir(parents=True, exist_ok=True)
     definition = {k: v for k, v in properties.items() if k not in SYSTEM_PROPERTIES}
-    throughput = offers.throughput_of(by_owner.get(str(properties.get("_rid"))))
+    found = throughputs(database, [properties])  # None: unknown to this credential, saved without it
+    throughput = found[0].get(name) if found else None
     if throughput:
         definition["throughput"] = throughput
     definition_bytes = (json.dumps(definition, indent=2, sort_keys=True) + "\n").encode()
@@ -290,6 +295,8 @@ def import_containers(
     priority: Priority | None = "Low",
     checked: tuple[Manifest, list[str]] | None = None,
     adopt_live: bool = False,
+    throughputs: ThroughputReader = offer_throughputs,
+    create: CreateContainer | None = None,
 ) -> ImportTotals:
     """Import ``names`` (every container of the backup when None) from ``in_dir`` into ``database``.
 
@@ -297,9 +304,10 @@ def import_containers(
     written). A missing container is created from its saved definition (throughput included); an existing one
     must have the same create-only properties (else :class:`~cosmigrate.errors.DefinitionConflict`) and the same
     mutable ones (else :class:`~cosmigrate.errors.DefinitionDiffers`, naming them), unless ``adopt_live``: then
-    the live container's are kept. Documents are upserted without system properties with
-    ``concurrency`` threads, so running an interrupted import again is safe; they overwrite documents with the
-    same id and partition key. A document the service refuses for good stops the import
+    the live container's are kept. ``throughputs`` and ``create`` read throughput and create a container (the
+    data plane's by default; Azure Resource Manager's for an Entra ID sign-in). Documents are upserted without
+    system properties with ``concurrency`` threads, so running an interrupted import again is safe; they
+    overwrite documents with the same id and partition key. A document the service refuses for good stops the import
     (:class:`~cosmigrate.data.errors.ImportFailed`). ``checked``: what :func:`check_backup` returned, when the
     caller checked the files already (before creating a database for them).
     """
@@ -310,7 +318,7 @@ def import_containers(
     created: list[str] = []
     documents: dict[str, int] = {}
     for name in selected:
-        if ensure_container(database, in_dir, name, adopt_live):
+        if ensure_container(database, in_dir, name, adopt_live, throughputs, create):
             created.append(name)
         entry = manifest.containers[name]
         documents[name] = _load_documents(database, name, in_dir / name / entry.documents_file, concurrency, requests)
@@ -337,14 +345,21 @@ def saved_definition(in_dir: Path, name: str) -> tuple[ContainerDef, dict[str, A
     return ContainerDef.from_properties(raw), raw
 
 
-def live_definition(database: DatabaseProxy, name: str, with_throughput: bool) -> ContainerDef | None:
+def live_definition(
+    database: DatabaseProxy, name: str, with_throughput: bool, throughputs: ThroughputReader = offer_throughputs
+) -> ContainerDef | None:
     existing = read_container(database, name)
     if existing is None:
         return None
     if with_throughput:
-        by_owner = resilient(f"read the offers of {database.id}", lambda: offers.all_offers(database))
-        existing = {**existing, "throughput": offers.throughput_of(by_owner.get(str(existing.get("_rid"))))}
+        found = throughputs(database, [existing])
+        if found is not None:
+            existing = {**existing, "throughput": found[0].get(name)}
     return ContainerDef.from_properties(existing)
+
+
+def create_on_data_plane(database: DatabaseProxy, body: dict[str, Any], throughput: Mapping[str, int] | None) -> Any:
+    return create_container(database, body, offers.create_options(throughput))
 
 
 def differing(live: ContainerDef, saved: ContainerDef) -> list[Property]:
@@ -353,14 +368,21 @@ def differing(live: ContainerDef, saved: ContainerDef) -> list[Property]:
     return [p for p in saved.properties() if not p.same(saved.get(p.name), live.get(p.name))]
 
 
-def ensure_container(database: DatabaseProxy, in_dir: Path, name: str, adopt_live: bool = False) -> bool:
+def ensure_container(
+    database: DatabaseProxy,
+    in_dir: Path,
+    name: str,
+    adopt_live: bool = False,
+    throughputs: ThroughputReader = offer_throughputs,
+    create: CreateContainer | None = None,
+) -> bool:
     """Create the container from its saved definition; True if this call created it. An existing one must have
     the saved create-only properties, and the saved mutable ones unless ``adopt_live``."""
     saved, raw = saved_definition(in_dir, name)
-    live = live_definition(database, name, saved.declares("throughput"))
+    live = live_definition(database, name, saved.declares("throughput"), throughputs)
     if live is None:
         body = {**{k: v for k, v in raw.items() if k not in REGISTRY}, **saved.to_body()}
-        create_container(database, body, offers.create_options(saved.throughput))
+        (create or create_on_data_plane)(database, body, saved.throughput)
         return True
     found = differing(live, saved)
     for prop in found:

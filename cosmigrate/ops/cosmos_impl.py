@@ -4,6 +4,7 @@ implementation (:mod:`cosmigrate.ops.apply.keyed`), the run's data steps and its
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from azure.cosmos import DatabaseProxy
 
@@ -25,8 +26,9 @@ class CosmosExecutor(Executor):
         data: DataSteps | None = None,
         before_effect: Callable[[], None] | None = None,
         implementation: Implementation = KEYED,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        context = ApplyContext(database, data, index_timeout, poll_interval, on_progress)
+        context = ApplyContext(database, data, index_timeout, poll_interval, on_progress, extra=dict(extra or {}))
         super().__init__(
             implementation,
             context,

@@ -84,9 +84,14 @@ def credential(config: Config) -> Any:
     workload identity, managed identity, Azure CLI…; ``AZURE_TOKEN_CREDENTIALS`` narrows the chain)."""
     if config.auth != "entra":
         return config.key
-    from azure.identity import DefaultAzureCredential
+    if "entra" not in _credentials:  # one per process: each sign-in may run a command (az) or a request
+        from azure.identity import DefaultAzureCredential
 
-    return DefaultAzureCredential()
+        _credentials["entra"] = DefaultAzureCredential()
+    return _credentials["entra"]
+
+
+_credentials: dict[str, Any] = {}
 
 
 # How long closing a client waits for the SDK's background endpoint check (a few account reads; it shortens its

@@ -7,7 +7,7 @@ renewal of the lease: only the holder of the lock can write records and events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from azure.cosmos import ContainerProxy, DatabaseProxy
@@ -43,11 +43,12 @@ class HistoryStore:
     def exists(self) -> bool:
         return read_container(self.database, self.container_id) is not None
 
-    def ensure(self) -> None:
-        """Create the container on first use (concurrent first runs settle on 409)."""
+    def ensure(self, create: Callable[[DatabaseProxy, dict[str, Any]], Any] = create_container) -> None:
+        """Create the container on first use (concurrent first runs settle on 409); ``create`` makes it (the
+        data plane's create, or Azure Resource Manager's for an Entra ID sign-in)."""
         if self.exists():
             return
-        create_container(
+        create(
             self.database,
             {"id": self.container_id, "partitionKey": {"paths": [PARTITION_KEY_PATH], "kind": "Hash", "version": 2}},
         )

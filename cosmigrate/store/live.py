@@ -5,7 +5,7 @@ Read-only. The history container is cosmigrate's own and never part of a plan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from azure.cosmos import DatabaseProxy
@@ -29,22 +29,40 @@ def container_properties(database: DatabaseProxy, history_container: str) -> lis
     return resilient(f"list containers of {database.id}", read)
 
 
-def read_state(database: DatabaseProxy, history_container: str) -> DatabaseState:
-    """Every container's definition and throughput, and the database's shared throughput: one listing, one query
-    of the offers and one read of the database (none of them when the database does not exist)."""
+Throughputs = tuple[dict[str, Any], Any]  # by container id, and the database's (False: not read)
+ThroughputReader = Callable[[DatabaseProxy, Sequence[Mapping[str, Any]]], Throughputs | None]
+
+
+def offer_throughputs(database: DatabaseProxy, properties: Sequence[Mapping[str, Any]]) -> Throughputs | None:
+    """Each container's throughput and the database's, from one read of the offers; None when the data plane
+    does not serve offers to this credential (an Entra ID token), so throughput is unknown rather than absent."""
+    by_owner = offers.readable_offers(database)
+    if by_owner is None:
+        return None
+    own = by_owner.get(offers.database_rid(database))
+    return {str(p["id"]): offers.throughput_of(by_owner.get(str(p.get("_rid")))) for p in properties}, (
+        offers.throughput_of(own)
+    )
+
+
+def read_state(
+    database: DatabaseProxy, history_container: str, throughputs: ThroughputReader = offer_throughputs
+) -> DatabaseState:
+    """Every container's definition and throughput, and the database's shared throughput: one listing and what
+    ``throughputs`` reads (the offers, or Azure Resource Manager); nothing when the database does not exist."""
     try:
-        own_rid = offers.database_rid(database)
+        offers.database_rid(database)
     except cosmos_errors.CosmosResourceNotFoundError:
         return DatabaseState.from_live([])
     properties = container_properties(database, history_container)
-    by_owner = offers.readable_offers(database)
-    if by_owner is None:  # throughput unknown to this credential: not compared, not assumed
+    found = throughputs(database, properties)
+    if found is None:  # throughput unknown to this credential: not compared, not assumed
         return DatabaseState.from_live(ContainerDef.from_properties(p) for p in properties)
+    by_container, shared = found
     definitions = [
-        ContainerDef.from_properties({**p, "throughput": offers.throughput_of(by_owner.get(str(p.get("_rid"))))})
-        for p in properties
+        ContainerDef.from_properties({**p, "throughput": by_container.get(str(p["id"]))}) for p in properties
     ]
-    return DatabaseState.from_live(definitions, offers.throughput_of(by_owner.get(own_rid)))
+    return DatabaseState.from_live(definitions, shared)
 
 
 def counter(database: DatabaseProxy) -> Counter:

@@ -58,6 +58,14 @@ class Implementation:
         self._apply: dict[type[Operation], ApplyFunction] = {}
         self._read: ReadFunction | None = None
 
+    def extend(self, name: str) -> Implementation:
+        """Another implementation that starts with this one's functions, to override some of them (the
+        management plane keeps the data plane's data steps and replaces the schema ones)."""
+        other = Implementation(name)
+        other._apply = dict(self._apply)
+        other._read = self._read
+        return other
+
     def implements(self, *types: type[Operation]) -> Callable[[ApplyFunction], ApplyFunction]:
         """Decorator: ``fn(context, operation, change) -> Outcome`` carries out operations of these types."""
 

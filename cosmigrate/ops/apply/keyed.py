@@ -40,7 +40,8 @@ from cosmigrate.store import client, offers
 KEYED = Implementation("data plane, account key")
 
 
-def _wants_throughput(operation: Operation) -> bool:
+def wants_throughput(operation: Operation) -> bool:
+    """Whether planning ``operation`` needs the throughput read (it declares or changes some)."""
     if isinstance(operation, CreateContainer):
         return operation.definition.declares("throughput")
     if isinstance(operation, AlterContainer):
@@ -55,7 +56,7 @@ def read_state(context: ApplyContext, container_ids: Sequence[str], operation: O
     database = context.database
     properties = {cid: client.read_container(database, cid) for cid in container_ids}
     context.read = dict(properties)
-    if operation is None or not _wants_throughput(operation):
+    if operation is None or not wants_throughput(operation):
         return DatabaseState.from_live(ContainerDef.from_properties(p) for p in properties.values() if p)
     by_owner = offers.all_offers(database)
     definitions = [
@@ -69,6 +70,21 @@ def read_state(context: ApplyContext, container_ids: Sequence[str], operation: O
     return DatabaseState.from_live(definitions, shared)
 
 
+def replace_body(context: ApplyContext, change: Change) -> dict[str, Any] | None:
+    """The stored properties with the changed ones as planned (a replace resets what it is not given), or None
+    when no property of the container's body changes (throughput alone)."""
+    assert change.after is not None and change.container is not None
+    in_body = [name for name in change.changed if REGISTRY[name].in_body]
+    if not in_body:
+        return None
+    updated = dict(context.read.get(change.container) or {})
+    for name in in_body:
+        prop = REGISTRY[name]
+        updated.pop(prop.name, None)  # a property turned off (TTL None) is left out: the replace removes it
+        updated.update(prop.body(change.after.get(name)))
+    return updated
+
+
 @KEYED.implements(CreateContainer, AlterContainer)
 def create_or_update(context: ApplyContext, operation: Operation, change: Change) -> Outcome:
     database = context.database
@@ -77,13 +93,8 @@ def create_or_update(context: ApplyContext, operation: Operation, change: Change
         return Outcome()
     if change.effect != "update" or change.after is None or change.container is None:
         return Outcome()
-    in_body = [name for name in change.changed if REGISTRY[name].in_body]
-    if in_body:
-        updated = dict(context.read.get(change.container) or {})
-        for name in in_body:
-            prop = REGISTRY[name]
-            updated.pop(prop.name, None)  # a property turned off (TTL None) is left out: the replace removes it
-            updated.update(prop.body(change.after.get(name)))
+    updated = replace_body(context, change)
+    if updated is not None:
         client.replace_container(database, updated)
         if change.reindexes:
             wait_for_index(context, change.container)

@@ -89,7 +89,16 @@ function answer(req, res, status, substatus, code, message) {
   res.end(body);
 }
 
-module.exports = function installEntra({ authorizationRefusal, refuseUnauthorized }) {
+module.exports = function installEntra({ authorizationRefusal, refuseUnauthorized, onManagementRefused = () => {} }) {
+  // The principal of an ARM request ("Authorization: Bearer <token>"), or null for a missing or bad token.
+  function principalOf(req) {
+    const header = String(req.headers.authorization || "");
+    const claims = header.startsWith("Bearer ") ? verifiedClaims(header.slice(7)) : null;
+    const now = Math.floor(Date.now() / 1000);
+    return claims && Number(claims.exp) > now ? String(claims.oid || "") : null;
+  }
+  const rolesOf = (principal) => (Array.isArray(roles[principal]) ? roles[principal] : []);
+
   // True when the request may go on; otherwise it has been answered.
   function admit(req, res) {
     const fields = fieldsOf(req.headers.authorization);
@@ -117,11 +126,12 @@ module.exports = function installEntra({ authorizationRefusal, refuseUnauthorize
       return false;
     }
     if (isMetadataWrite(req)) {
+      onManagementRefused();
       answer(req, res, 403, 5300, "Forbidden",
         `The given request [${req.method.toUpperCase()} ${path}] cannot be authorized by AAD token in data plane. Learn more: https://aka.ms/cosmos-native-rbac.`);
       return false;
     }
     return true;
   }
-  return { enabled, admit };
+  return { enabled, admit, principalOf, rolesOf };
 };

@@ -19,6 +19,7 @@
  *     batch answers 207 with the failing operation's status and 424 for the others, as Azure does.
  *  13. Entra ID mode (COSMOS_LOCAL_AUTH=entra, entra.js): bearer tokens instead of the key, and the data plane
  *     refuses metadata writes as Azure does for an Entra token.
+ *  14. In Entra mode, the Azure Resource Manager routes for SQL databases, containers and throughput (arm.js).
  *  8. The key is checked: every request must carry a master-key signature made with COSMOS_LOCAL_KEY (default
  *     the emulator's public well-known key), or it is answered 401, as Cosmos DB does. The package accepts any.
  *  9. A point read of a document without a partition key value works. The client sends the undefined value as
@@ -478,9 +479,25 @@ const server = createHttpsServer({ keepAlive: true });
 // (8) The package installs its request handler when it creates the server; put the key check in front of it.
 const [serveRequest] = server.listeners("request");
 server.removeAllListeners("request");
-const entra = require("./entra")({ authorizationRefusal, refuseUnauthorized });
+let arm = null;
+const entra = require("./entra")({
+  authorizationRefusal,
+  refuseUnauthorized,
+  onManagementRefused: () => {
+    if (arm) arm.stats.dataPlaneManagementRefused += 1;
+  },
+});
+arm = require("./arm")({
+  signature,
+  resourceOf,
+  principalOf: entra.principalOf,
+  rolesOf: entra.rolesOf,
+  port: () => server.address().port,
+});
 server.on("request", (req, res) => {
   if (entra.enabled) {
+    if (arm.isStats(req)) return arm.serveStats(req, res);
+    if (arm.isArm(req)) return arm.handle(req, res);
     if (!entra.admit(req, res)) return;
     serveRequest(req, res);
     return;
