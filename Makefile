@@ -37,8 +37,13 @@ lint: $(INSTALLED)
 
 # The suite in 6 processes (pytest-xdist; each has its own local endpoint): most tests wait on the network, a
 # lease or an index transformation, so 6 keep 2 cores busy. `pytest tests/test_x.py` alone runs in one process.
+# Then the contract tests again with the local endpoint in Entra ID mode (no key: the operations through the ARM
+# implementation, documents with a token): the seed's migrations, recovery, the lock, data steps, every property.
+ENTRA_TESTS = tests/test_migrations_seed.py tests/test_recovery.py tests/test_lock.py tests/test_data_migrations.py \
+	tests/test_every_property.py
 test: install lint
 	$(BIN)/python -m pytest -n 6 --dist worksteal
+	COSMIGRATE_TEST_AUTH=entra $(BIN)/python -m pytest -n 6 --dist worksteal $(ENTRA_TESTS)
 
 bench: install
 	$(BIN)/python -m bench

@@ -36,9 +36,36 @@ MIGRATIONS = ROOT / "migrations"
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 
+# COSMIGRATE_TEST_AUTH=entra runs the tests against the local endpoint in Entra ID mode (no key accepted, metadata
+# writes refused on the data plane, ARM routes served): cosmigrate signs in with DefaultAzureCredential through the
+# test token provider, and the tests' own plain client prepares and reads state with the harness's setup header.
+ENTRA = os.environ.get("COSMIGRATE_TEST_AUTH", "key") == "entra"
+DEPLOYER = "cosmigrate-tests"
+SETUP_HEADERS = {"x-cosmigrate-local-setup": "true"} if ENTRA else {}
+
+
+def entra_settings(endpoint: str) -> dict[str, str]:
+    """The environment cosmigrate runs with in Entra mode (no key), for the CLI and in-process configs."""
+    return {
+        "COSMIGRATE_AUTH": "entra",
+        "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
+        "AZURE_RESOURCE_GROUP": "migrations",
+        "COSMIGRATE_ACCOUNT": "local",
+        "COSMIGRATE_ARM_ENDPOINT": endpoint,
+        "COSMIGRATE_ARM_POLL_INTERVAL": "0.05",
+    }
+
+
 @pytest.fixture(scope="session")
-def endpoint() -> Iterator[str]:
-    server = start_endpoint(index_seconds=1.0)
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if ENTRA:
+        from cosmigrate.testing import entra
+
+        server = start_endpoint(index_seconds=1.0, entra={DEPLOYER: ["data", "arm"]})
+        os.environ.update(entra.environment(entra.install_az(tmp_path_factory.mktemp("az"), DEPLOYER)))
+        os.environ["COSMIGRATE_ARM_POLL_INTERVAL"] = "0.05"
+    else:
+        server = start_endpoint(index_seconds=1.0)
     try:
         yield server.url
     finally:
@@ -67,7 +94,7 @@ def cosmigrate_baseline() -> Callable[[DatabaseProxy], None]:
 
 @pytest.fixture(scope="session")
 def cosmos(endpoint: str) -> Iterator[CosmosClient]:
-    client = CosmosClient(endpoint, credential=EMULATOR_KEY, connection_verify=False)
+    client = CosmosClient(endpoint, credential=EMULATOR_KEY, connection_verify=False, headers=SETUP_HEADERS)
     try:
         yield client
     finally:
@@ -105,6 +132,11 @@ def make_config(endpoint: str, database_name: str, test_backups: Path) -> Callab
             "backup_dir": str(test_backups),
             **flags,
         }
+        if ENTRA:
+            merged.update(
+                auth="entra", subscription="00000000-0000-0000-0000-000000000000", resource_group="migrations",
+                account="local", arm_endpoint=endpoint,
+            )  # fmt: skip
         return load_config(merged, environ={}, cwd=ROOT, x=x)
 
     return build
@@ -129,6 +161,8 @@ def cli_env(endpoint: str, database_name: str, test_backups: Path) -> dict[str, 
         COSMIGRATE_BACKUP_DIR=str(test_backups),
         PYTHONWARNINGS="ignore",
     )
+    if ENTRA:
+        env.update(entra_settings(endpoint))
     return env
 
 

@@ -210,3 +210,15 @@ def test_the_readme_lists_every_container_keyword_with_its_rule() -> None:
         rule = row.rsplit("|", 2)[-2]
         assert prop.mutability is not Mutability.CREATE_ONLY or "create-only" in rule, (keyword, rule)
         assert prop.mutability is not Mutability.IN_PLACE or "in place" in rule, (keyword, rule)
+
+
+def test_every_implementation_carries_out_every_operation() -> None:
+    """A conformance rule, as golang-migrate's for drivers: the keyed and the ARM implementations cover the same
+    operation types, so a new operation cannot work with a key and fail without one."""
+    from cosmigrate.ops.apply.arm import ARM
+    from cosmigrate.ops.apply.keyed import KEYED
+    from cosmigrate.ops.operations import AlterContainer, CreateContainer, DeleteContainer, SetDatabaseThroughput
+
+    assert ARM.covers() == KEYED.covers()
+    schema = {CreateContainer, AlterContainer, DeleteContainer, SetDatabaseThroughput}
+    assert all(ARM._apply[kind] is not KEYED._apply[kind] for kind in schema)  # its own, not the data plane's

@@ -152,6 +152,7 @@ class RunData:
                 should_continue=self.should_continue,
                 index_timeout=options.pop("index_timeout", self.config.index_timeout),
                 keep_done=True,
+                replace=plane_for(self.config).replace_container,
                 **options,
             )
         finally:

@@ -45,6 +45,13 @@ class Plane:
         else:
             account.create_database(name, offer_throughput=offers.offer_of(throughput))
 
+    def replace_container(self, database: DatabaseProxy, properties: dict[str, Any]) -> Any:
+        """Replace with the whole definition (the stored properties, some changed)."""
+        if self.management is not None:
+            self.management.put_container(database.id, properties)
+            return client.read_container(database, str(properties["id"]))
+        return client.replace_container(database, properties)
+
     def create_container(
         self, database: DatabaseProxy, body: dict[str, Any], throughput: Mapping[str, int] | None = None
     ) -> Any:

@@ -93,6 +93,7 @@ def copy_container(
     index_timeout: float = 3600,
     indexing_policy: dict[str, Any] | None = None,
     keep_done: bool = False,
+    replace: Callable[[DatabaseProxy, dict[str, Any]], Any] = replace_container,
 ) -> Totals:
     """Copy every document of ``source`` (or every result of ``query``) into ``target``, which must exist.
 
@@ -151,12 +152,13 @@ def copy_container(
         return engine.run()
     target_database = DatabaseProxy(target.client_connection, database_id(target))
     if load_with_indexing_off:
-        saved["indexingPolicy"] = _indexing_off(target_database, target, indexing_policy or saved.get("indexingPolicy"))
+        declared = indexing_policy or saved.get("indexingPolicy")
+        saved["indexingPolicy"] = _indexing_off(target_database, target, declared, replace)
     try:
         totals = engine.run(engine.estimated_total())
     except ItemsFailed:
         if load_with_indexing_off:  # every document was gone through: the load is over, index what arrived
-            _restore_indexing(target_database, target, saved["indexingPolicy"], index_timeout)
+            _restore_indexing(target_database, target, saved["indexingPolicy"], index_timeout, replace)
         raise
     except BaseException:
         if load_with_indexing_off:
@@ -166,12 +168,17 @@ def copy_container(
             )
         raise
     if load_with_indexing_off:
-        _restore_indexing(target_database, target, saved["indexingPolicy"], index_timeout)
+        _restore_indexing(target_database, target, saved["indexingPolicy"], index_timeout, replace)
     _compare_counts(target, engine.requests, totals)
     return totals
 
 
-def _indexing_off(database: DatabaseProxy, target: ContainerProxy, declared: dict[str, Any] | None) -> dict[str, Any]:
+Replace = Callable[[DatabaseProxy, dict[str, Any]], Any]
+
+
+def _indexing_off(
+    database: DatabaseProxy, target: ContainerProxy, declared: dict[str, Any] | None, replace: Replace
+) -> dict[str, Any]:
     """Set the target's indexing mode to none (taking effect at once); returns the policy to restore afterwards."""
     properties = read_properties(target)
     stored = dict(properties.get("indexingPolicy") or {})
@@ -184,18 +191,18 @@ def _indexing_off(database: DatabaseProxy, target: ContainerProxy, declared: dic
             )
         declared = stored
     if str(stored.get("indexingMode", "")).lower() != "none":
-        replace_container(database, {**properties, "indexingPolicy": NO_INDEXING})
+        replace(database, {**properties, "indexingPolicy": NO_INDEXING})
         log.info("indexing turned off for the load", target=target.id)
     return declared
 
 
 def _restore_indexing(
-    database: DatabaseProxy, target: ContainerProxy, declared: dict[str, Any], index_timeout: float
+    database: DatabaseProxy, target: ContainerProxy, declared: dict[str, Any], index_timeout: float, replace: Replace
 ) -> None:
     """Re-send the whole definition with the declared policy, then wait for the index transformation."""
     properties = read_properties(target)
     if properties.get("indexingPolicy") != declared:
-        replace_container(database, {**properties, "indexingPolicy": declared})
+        replace(database, {**properties, "indexingPolicy": declared})
     started = last_log = time.monotonic()
     while True:
         progress = transformation_progress(target)

@@ -146,10 +146,10 @@ def explain_403(exc: cosmos_errors.CosmosHttpResponseError, message: str) -> str
     substatus = getattr(exc, "sub_status", None)
     if substatus == 5300:
         return (
-            "Cosmos DB refused a database, container or throughput change made with an Entra ID token (403, "
-            "substatus 5300): on the data plane a token reads and writes documents only; such changes go through "
-            "Azure Resource Manager, which this version of cosmigrate does not call yet: run schema revisions with "
-            "the account key (auth = key), or make the change in ARM first"
+            "Cosmos DB refused a database, container or throughput change on the data plane (403, substatus 5300: "
+            "an Entra ID token, or an account with disableKeyBasedMetadataWriteAccess); such changes go through "
+            "Azure Resource Manager: sign in with auth = entra (with subscription and resource group), and "
+            "cosmigrate sends them there"
         )
     if substatus == 5301:
         return f"the signed-in principal has no data-plane role on the account (403, substatus 5301): {GRANT_DATA_ROLE}"

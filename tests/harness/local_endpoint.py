@@ -19,10 +19,15 @@ from cosmigrate.testing.endpoint import NodeServer, install, start
 FAULT_PROXY = Path(__file__).resolve().parent / "fault_proxy.js"
 
 
-def start_endpoint(index_seconds: float = 1.0, key: str = EMULATOR_KEY) -> NodeServer:
+def start_endpoint(
+    index_seconds: float = 1.0, key: str = EMULATOR_KEY, entra: dict[str, list[str]] | None = None
+) -> NodeServer:
     """The endpoint checks request signatures against ``key``, given explicitly so that a ``COSMOS_LOCAL_KEY`` in
-    the developer's environment (meant for ``make migrate``) cannot make the tests' clients fail with 401."""
-    return start(index_seconds, key=key)
+    the developer's environment (meant for ``make migrate``) cannot make the tests' clients fail with 401.
+    ``entra``: Entra ID mode with these role assignments, tokens from the test token provider."""
+    from cosmigrate.testing.entra import SECRET
+
+    return start(index_seconds, key=key, entra=entra, entra_secret=SECRET)
 
 
 def package_cli() -> Path:

@@ -214,12 +214,15 @@ module.exports = function installArm({ signature, resourceOf, principalOf, roles
       const resource = properties.resource || {};
       const exists = (await dataPlane("GET", ownerPath)).status === 200;
       let answer;
+      // ARM's PUT is create-or-update: one that loses a race to create (409 from the data plane) updates instead
       if (!container) {
         answer = exists ? { status: 200 } : await dataPlane("POST", "/dbs", { id: db }, offerHeaders(properties.options));
-      } else if (exists) {
-        answer = await dataPlane("PUT", ownerPath, { ...resource, id: container });
+        if (answer.status === 409) answer = { status: 200 };
       } else {
-        answer = await dataPlane("POST", `${dbPath}/colls`, { ...resource, id: container }, offerHeaders(properties.options));
+        if (!exists) {
+          answer = await dataPlane("POST", `${dbPath}/colls`, { ...resource, id: container }, offerHeaders(properties.options));
+        }
+        if (exists || answer.status === 409) answer = await dataPlane("PUT", ownerPath, { ...resource, id: container });
       }
       if (answer.status >= 300) return failed(res, answer);
       return accepted(req, res, {});
