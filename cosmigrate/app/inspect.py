@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from cosmigrate.app.context import connected, database_exists, missing, require_database
 from cosmigrate.app.datasteps import saved_steps
 from cosmigrate.app.planes import plane_for
-from cosmigrate.app.results import ContainerDrift, HistoryResult, StatusResult, VerifyResult
+from cosmigrate.app.results import (
+    ContainerDrift,
+    HistoryResult,
+    RevisionsResult,
+    ShowResult,
+    StatusResult,
+    VerifyResult,
+)
 from cosmigrate.app.state import RevisionView, evaluate, refusal
 from cosmigrate.config import Config
-from cosmigrate.errors import HistoryConflict
+from cosmigrate.errors import GraphError, HistoryConflict
 from cosmigrate.model.diff import Difference, diff
 from cosmigrate.model.state import DatabaseState
 from cosmigrate.plan import planner
@@ -153,3 +161,49 @@ def verify(config: Config, strict: bool = False) -> VerifyResult:
     bad = {"drift", "missing"} | ({"unmanaged"} if strict else set())
     clean = not any(c.state in bad for c in containers)
     return VerifyResult(name, evaluation.current, clean, containers, notes)
+
+
+def current(config: Config) -> RevisionsResult:
+    """The revision the database is at (``None``: base) and the folder's head."""
+    found = status(config)
+    return RevisionsResult(found.database, found.current, [found.head] if found.head else [])
+
+
+def heads(config: Config) -> RevisionsResult:
+    """The head of the migrations folder (one chain: one head); needs no database."""
+    scripts = load_all(config.migrations)
+    return RevisionsResult(None, None, [scripts.graph.head] if scripts.graph.head else [])
+
+
+def show(config: Config, revision: str) -> ShowResult:
+    """One revision: its file and declarations, and when a database is configured and exists, its state and
+    every event recorded for it."""
+    scripts = load_all(config.migrations)
+    if revision not in scripts.by_revision:
+        known = ", ".join(s.revision for s in scripts.ordered) or "none"
+        raise GraphError(f"unknown revision {revision!r}: the migrations in {config.migrations} are {known}")
+    script = scripts.by_revision[revision]
+    state = applied_at = None
+    events: list[dict[str, Any]] = []
+    if config.database:
+        with connected(config) as client:
+            if database_exists(client, config.database_name):
+                store = HistoryStore(client.get_database_client(config.database_name), config.history_container)
+                snapshot = store.snapshot()
+                view = next(v for v in evaluate(scripts, snapshot).views if v.revision == revision)
+                state, applied_at = view.state, view.applied_at
+                events = [e.to_dict() for e in store.events() if e.revision == revision]
+    return ShowResult(
+        revision=script.revision,
+        file=str(script.path),
+        description=script.description,
+        down_revision=script.down_revision,
+        idempotent=script.idempotent,
+        arguments=dict(script.arguments or {}),
+        checksum=script.checksum,
+        helpers=[h.name for h in script.helpers],
+        database=config.database,
+        state=state,
+        applied_at=applied_at,
+        events=events,
+    )

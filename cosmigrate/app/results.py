@@ -239,3 +239,30 @@ class ImportResult(Result):
     created: list[str]
     hint: str | None = None  # what to do before the next up (a database without migration history)
     applied: list[str] = field(default_factory=list)  # changes made to bring containers to the backup's definition
+
+
+@dataclass(frozen=True)
+class RevisionsResult(Result):
+    """``current`` and ``heads``: where the database is, and the head of the migrations folder."""
+
+    database: str | None
+    current: str | None
+    heads: list[str]
+
+
+@dataclass(frozen=True)
+class ShowResult(Result):
+    """``show REV``: one revision's file, what it declares, its state in the database and its events."""
+
+    revision: str
+    file: str
+    description: str
+    down_revision: str | None
+    idempotent: bool
+    arguments: dict[str, str]
+    checksum: str
+    helpers: list[str]
+    database: str | None
+    state: str | None  # None: the database was not asked (it does not exist)
+    applied_at: str | None
+    events: list[dict[str, Any]] = field(default_factory=list)

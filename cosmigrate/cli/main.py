@@ -26,7 +26,15 @@ from cosmigrate.config import EMULATOR_KEY, Config, load_config, parse_x_args, r
 from cosmigrate.errors import CosmigrateError, UsageError
 
 if TYPE_CHECKING:  # results are imported by the verbs when they run, not at start-up
-    from cosmigrate.app.results import ExportResult, ImportResult, InitResult, PlanResult, Result
+    from cosmigrate.app.results import (
+        ExportResult,
+        ImportResult,
+        InitResult,
+        PlanResult,
+        Result,
+        RevisionsResult,
+        ShowResult,
+    )
 
 _secrets: list[str] = [EMULATOR_KEY]
 _state: dict[str, Any] = {"json": False}
@@ -281,6 +289,57 @@ def status(config: Config, as_json: bool) -> None:
 
 @cli.command()
 @command_options
+def current(config: Config, as_json: bool) -> None:
+    """Print the revision the database is at (base when none is applied)."""
+    from cosmigrate.app import inspect
+
+    def render(r: RevisionsResult) -> None:
+        head = f" (head {r.heads[0]})" if r.heads and r.heads[0] != r.current else " (head)" if r.heads else ""
+        click.echo(f"{r.current or 'base'}{head}")
+
+    _emit(inspect.current(config), as_json, render)
+
+
+@cli.command()
+@command_options
+def heads(config: Config, as_json: bool) -> None:
+    """Print the head revision of the migrations folder (no database needed)."""
+    from cosmigrate.app import inspect
+
+    def render(r: RevisionsResult) -> None:
+        click.echo("\n".join(f"{h} (head)" for h in r.heads) or "no revisions yet")
+
+    _emit(inspect.heads(config), as_json, render)
+
+
+@cli.command()
+@click.argument("revision")
+@command_options
+def show(config: Config, revision: str, as_json: bool) -> None:
+    """Show one revision: its file, what it declares, its state in the database and its events."""
+    from cosmigrate.app import inspect
+
+    def render(r: ShowResult) -> None:
+        click.echo(f"revision {r.revision}  {r.description}")
+        click.echo(f"  file          {r.file}")
+        click.echo(f"  follows       {r.down_revision or 'base'}")
+        click.echo(f"  idempotent    {'yes' if r.idempotent else 'no'}")
+        click.echo(f"  arguments     {', '.join(f'{k} ({v})' for k, v in r.arguments.items()) or 'none'}")
+        click.echo(f"  helpers       {', '.join(r.helpers) or 'none'}")
+        click.echo(f"  checksum      {r.checksum}")
+        if r.state is None:
+            where = f"database {r.database} does not exist" if r.database else "no database configured"
+            click.echo(f"  state         unknown ({where})")
+        else:
+            click.echo(f"  state         {r.state}{f' since {r.applied_at}' if r.applied_at else ''} in {r.database}")
+        for event in r.events:
+            click.echo(f"  {event['at']:<25} {event['event']} {event.get('direction') or ''}".rstrip())
+
+    _emit(inspect.show(config, revision), as_json, render)
+
+
+@cli.command()
+@command_options
 def history(config: Config, as_json: bool) -> None:
     """The log: every revision applied, reverted, failed, interrupted, repaired, stamped, forced; unlocks."""
     from cosmigrate.app import inspect
@@ -486,6 +545,10 @@ def new(config: Config, message: str, as_json: bool) -> None:
 class Terminated(KeyboardInterrupt):
     """SIGTERM (a cancelled deploy) unwinds like Ctrl-C: the running revision is recorded as interrupted and
     the lock released at once, instead of both waiting for the lease to expire."""
+
+
+cli.add_command(up, name="upgrade")  # Alembic's names, for those who know them
+cli.add_command(down, name="downgrade")
 
 
 def _terminate(signum: int, _frame: object) -> None:

@@ -39,8 +39,22 @@ class RevisionGraph:
     def __contains__(self, revision: object) -> bool:
         return revision in self._position
 
-    def resolve(self, target: str) -> int:
-        """A target → the number of revisions applied once it is reached (``base`` is 0, ``head`` all)."""
+    def resolve(self, target: str, current: int | None = None) -> int:
+        """A target → the number of revisions applied once it is reached (``base`` is 0, ``head`` all; ``+N`` and
+        ``-N`` are relative to ``current``, the number applied now, as in Alembic). Without ``current`` a relative
+        target is only checked for its form (the answer is ``current`` itself, 0)."""
+        step = relative(target)
+        if step is not None:
+            if current is None:
+                return 0
+            goal = current + step
+            if not 0 <= goal <= len(self.order):
+                at = self.order[current - 1].revision if current else BASE
+                raise GraphError(
+                    f"target {target} goes {'below base' if goal < 0 else 'past head'} from {at} "
+                    f"({current} of {len(self.order)} revisions applied)"
+                )
+            return goal
         if target == BASE:
             return 0
         if target == HEAD:
@@ -74,7 +88,8 @@ class RevisionGraph:
         return count
 
     def upgrade_plan(self, applied: Iterable[str], target: str = HEAD) -> list[Node]:
-        current, goal = self.applied_count(applied), self.resolve(target)
+        current = self.applied_count(applied)
+        goal = self.resolve(target, current)
         if goal < current:
             raise GraphError(
                 f"target {target!r} is below the current revision {self.order[current - 1].revision}: "
@@ -87,7 +102,7 @@ class RevisionGraph:
         self.check_downgrade(target, steps)
         current = self.applied_count(applied)
         if target is not None:
-            goal = self.resolve(target)
+            goal = self.resolve(target, current)
             if goal > current:
                 raise GraphError(
                     f"target {target!r} is not applied yet: use 'cosmigrate up --to {target}' to go forward"
@@ -104,6 +119,14 @@ class RevisionGraph:
             self.resolve(target)
         if steps is not None and steps < 1:
             raise GraphError(f"--steps must be 1 or more, not {steps}")
+
+
+def relative(target: str) -> int | None:
+    """``+2`` → 2, ``-1`` → -1; None for a target that is not relative."""
+    text = target.strip()
+    if len(text) > 1 and text[0] in "+-" and text[1:].isdigit():
+        return int(text)
+    return None
 
 
 def _chain(nodes: Sequence[Node]) -> list[Node]:
