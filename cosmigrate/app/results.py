@@ -266,3 +266,14 @@ class ShowResult(Result):
     state: str | None  # None: the database was not asked (it does not exist)
     applied_at: str | None
     events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AdoptResult(Result):
+    """``adopt``: the baseline written from a live database and recorded as applied there."""
+
+    database: str
+    file: str
+    revision: str
+    containers: list[str]
+    excluded: list[str] = field(default_factory=list)

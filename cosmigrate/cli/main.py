@@ -27,6 +27,7 @@ from cosmigrate.errors import CosmigrateError, UsageError
 
 if TYPE_CHECKING:  # results are imported by the verbs when they run, not at start-up
     from cosmigrate.app.results import (
+        AdoptResult,
         ExportResult,
         ImportResult,
         InitResult,
@@ -517,6 +518,25 @@ def init(ctx: click.Context, /, folder: str, database_name: str | None, as_json:
         click.echo('next: cosmigrate new "what the migration does"')
 
     _emit(result, as_json or bool(_state["json"]), render)
+
+
+@cli.command()
+@click.option(
+    "--exclude", "exclude", multiple=True, metavar="NAME", help="A container to leave unmanaged (repeatable)."
+)
+@click.option("--message", default=None, help="The baseline's description.")
+@command_options
+def adopt(config: Config, exclude: tuple[str, ...], message: str | None, as_json: bool) -> None:
+    """Write a baseline migration from the live database, verify it, and record it as applied there."""
+    from cosmigrate.app.adopt import adopt as adopt_database
+
+    def render(r: AdoptResult) -> None:
+        click.echo(f"wrote {r.file}: {len(r.containers)} containers ({', '.join(r.containers) or 'none'})")
+        if r.excluded:
+            click.echo(f"left unmanaged: {', '.join(r.excluded)}")
+        click.echo(f"recorded {r.revision} as applied in {r.database} (it verified); next: cosmigrate verify")
+
+    _emit(adopt_database(config, list(exclude), message), as_json, render)
 
 
 @cli.command(name="hash")

@@ -174,6 +174,12 @@ class ContainerDef:
             normal["uniqueKeys"] = normal.pop("uniqueKeyPolicy")
         return normal
 
+    def keywords(self) -> list[tuple[str, Any]]:
+        """The ``op.create_container`` keywords that declare this definition (the partition key first; properties
+        at the service's default left out), for writing a migration from a live container."""
+        found = [prop.keyword(self.values[prop.name]) for prop in self.properties()]
+        return [pair for pair in found if pair is not None]
+
     def lines(self) -> list[str]:
         """The whole definition in a plan's text, in Cosmos DB terms (a property left at the service's default
         is shown only when it is one of the core ones: partition key, unique keys, indexing, TTL)."""

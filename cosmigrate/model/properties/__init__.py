@@ -94,6 +94,15 @@ class Property:
         """The value in a sentence, in Cosmos DB terms."""
         return show(self.normal(value))
 
+    # -- writing it back as a keyword -----------------------------------------------------------------------
+
+    def keyword(self, value: Any) -> tuple[str, Any] | None:
+        """``(keyword, value)`` that declares ``value`` in ``op.create_container`` (the value as Python data, or a
+        :class:`Code` for an expression), or None when it is the service's default and needs no keyword."""
+        if self.is_default(value):
+            return None
+        return self.keywords[0], self.to_json(value)
+
     # -- showing it -------------------------------------------------------------------------------------
 
     def lines(self, value: Any) -> list[str]:
@@ -112,6 +121,13 @@ class Property:
         if self.same(declared, live):
             return []
         return [Difference(container_id, self.name, self.normal(declared), self.normal(live))]
+
+
+class Code(str):
+    """Python source to write as it is (``op.autoscale(4000)``), not as a literal."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def json_name(prop: Property) -> str:

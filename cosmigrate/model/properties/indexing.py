@@ -18,6 +18,17 @@ from cosmigrate.model.definitions import (
 from cosmigrate.model.difference import SHORT_ORDER, Difference, list_differences, show
 from cosmigrate.model.properties import SWAP, Mutability, Property, register
 
+ETAG = '/"_etag"/?'
+
+
+def _path_first(entry: Any) -> Any:
+    if isinstance(entry, list):
+        return [_path_first(e) for e in entry]
+    if isinstance(entry, dict):
+        return {"path": entry["path"], **{k: v for k, v in entry.items() if k != "path"}} if "path" in entry else entry
+    return entry
+
+
 LIST_LABELS = {
     "compositeIndexes": "composite index",
     "spatialIndexes": "spatial index",
@@ -55,6 +66,23 @@ class IndexingPolicy(Property):
                 f"{show(new)}); {SWAP}"
             )
         return None
+
+    def keyword(self, value: Any) -> tuple[str, Any] | None:
+        """The policy as a person writes it: without what the service adds on read (the ``_etag`` exclusion,
+        ``consistent``, ``automatic``, empty lists), each path entry with its path first."""
+        if value is None or self.is_default(value):
+            return None
+        written: dict[str, Any] = {}
+        if str(value.get("indexingMode", "consistent")).lower() != "consistent":
+            written["indexingMode"] = str(value["indexingMode"]).lower()
+        if value.get("automatic", True) is not True:
+            written["automatic"] = value["automatic"]
+        for key in ("includedPaths", "excludedPaths", "compositeIndexes", "spatialIndexes", "vectorIndexes",
+                    "fullTextIndexes"):  # fmt: skip
+            entries = [e for e in value.get(key) or [] if not (key == "excludedPaths" and e.get("path") == ETAG)]
+            if entries:
+                written[key] = [_path_first(e) for e in entries]
+        return self.keywords[0], written
 
     def lines(self, value: Any) -> list[str]:
         policy = self.normal(value)

@@ -52,6 +52,12 @@ class PartitionKey(Property):
     def body(self, value: Any) -> dict[str, Any]:
         return {self.name: {"version": 2, **dict(value or {})}}
 
+    def keyword(self, value: Any) -> tuple[str, Any] | None:
+        paths = list((value or {}).get("paths") or [])
+        if (value or {}).get("version", 2) == 1:  # kept as it is, so that a baseline verifies
+            return self.keywords[0], {"paths": paths, "kind": value.get("kind", "Hash"), "version": 1}
+        return self.keywords[0], paths[0] if len(paths) == 1 else paths
+
     def same(self, declared: Any, live: Any) -> bool:
         mine, theirs = self.normal(declared), self.normal(live)
         if "version" not in (declared or {}):  # the version was not declared: paths and kind decide
@@ -128,6 +134,9 @@ class UniqueKeys(Property):
 
     def from_json(self, value: Any) -> Any:
         return {"uniqueKeys": [{"paths": list(key)} for key in value]} if value else None
+
+    def keyword(self, value: Any) -> tuple[str, Any] | None:
+        return ("unique_keys", self.to_json(value)) if self.normal(value) else None
 
     def display(self, value: Any) -> str:
         return "; ".join("[" + ", ".join(key) + "]" for key in self.normal(value)) or "none"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cosmigrate.errors import InvalidDefinition
-from cosmigrate.model.properties import SWAP, Mutability, Property, register, require_int
+from cosmigrate.model.properties import SWAP, Code, Mutability, Property, register, require_int
 
 MANUAL_MIN, MANUAL_STEP, MANUAL_MAX = 400, 100, 1_000_000
 AUTOSCALE_MIN, AUTOSCALE_STEP = 1000, 1000
@@ -99,3 +99,10 @@ class Throughput(Property):
 
     def lines(self, value: Any) -> list[str]:
         return [f"{self.label:<17}{describe_throughput(value)}"]
+
+    def keyword(self, value: Any) -> tuple[str, Any] | None:
+        if not value:
+            return None
+        if "autoscale_max" in value:
+            return "offer_throughput", Code(f"op.autoscale({value['autoscale_max']})")
+        return "offer_throughput", value["manual"]
