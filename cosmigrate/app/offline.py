@@ -24,6 +24,7 @@ from cosmigrate.config import Config
 from cosmigrate.errors import UsageError
 from cosmigrate.model.state import DatabaseState
 from cosmigrate.plan import planner
+from cosmigrate.plan.analyzers import Finding, analyze
 from cosmigrate.scripts import sumfile
 from cosmigrate.scripts.lint import LintReport, lint
 from cosmigrate.scripts.loader import FILE_NAME, Script, load_all
@@ -110,20 +111,31 @@ def check_report(config: Config) -> LintReport:
     return report
 
 
-def check(config: Config, online: bool = False) -> CheckResult:
-    """For CI: every problem of the migrations folder, one per line; ``online`` adds the database's view."""
+def lint_findings(scripts: Sequence[Script], history_container: str | None = None) -> list[Finding]:
+    """Migration lint of a sound chain: the upgrades replayed from nothing, each change judged
+    (``plan/analyzers.py``), less what each revision silences in ``lint_ignore``."""
+    ups = planner.plan(list(scripts), "up", DatabaseState(), history_container=history_container, keep_going=True)
+    return analyze(ups, {s.revision: s.idempotent for s in scripts}, {s.revision: s.lint_ignore for s in scripts})
+
+
+def check(config: Config, online: bool = False, strict: bool = False) -> CheckResult:
+    """For CI: every problem of the migrations folder, one per line; ``online`` adds the database's view.
+    Migration lint findings are warnings, failures with ``strict``."""
     report = check_report(config)
     if online and report.order is not None:
         from cosmigrate.app.inspect import check_online  # the Cosmos DB client, only when asked
 
         report.add(*check_online(config, list(report.order)))
     order = list(report.order or [])
+    findings = lint_findings(order, config.history_container) if order and not report.problems else []
     return CheckResult(
         str(config.migrations),
         order[-1].revision if order else None,
         [script.revision for script in order],
         [problem.to_dict() for problem in report.problems],
         online,
+        [finding.to_dict() for finding in findings],
+        strict,
     )
 
 

@@ -198,10 +198,12 @@ class CheckResult(Result):
     revisions: list[str]
     problems: list[dict[str, Any]] = field(default_factory=list)
     online: bool = False
+    findings: list[dict[str, Any]] = field(default_factory=list)  # migration lint (warnings unless strict)
+    strict: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not (self.strict and self.findings)
 
 
 @dataclass(frozen=True)

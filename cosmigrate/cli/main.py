@@ -484,13 +484,15 @@ def _stamp_changes(stamped: list[str], removed: list[str]) -> str:
 
 @cli.command()
 @click.option("--online", is_flag=True, help="Also compare with the database's history (reads only).")
+@click.option("--strict", is_flag=True, help="Fail on migration lint findings too (not only on problems).")
 @command_options
-def check(config: Config, online: bool, as_json: bool) -> None:
-    """For CI: every problem of the migrations folder, one line each (exit 1 when there are any)."""
+def check(config: Config, online: bool, strict: bool, as_json: bool) -> None:
+    """For CI: every problem of the migrations folder, one line each (exit 1 when there are any), and the
+    migration lint's findings (CM codes; silence one with lint_ignore in the script)."""
     from cosmigrate.app import offline
     from cosmigrate.cli import render
 
-    result = offline.check(config, online)
+    result = offline.check(config, online, strict)
     _emit(result, as_json, render.check)
     if not result.ok:
         sys.exit(1)

@@ -282,7 +282,15 @@ def check(result: CheckResult) -> None:
     for problem in result.problems:
         where = f"{problem['file']}:{problem['line']}" if problem.get("line") else problem["file"]
         click.echo(f"{where}: {problem['message']}")
+    for finding in result.findings:
+        level = "error" if result.strict else "warning"
+        click.echo(f"{finding['file']}: {level} {finding['code']} ({finding['name']}): {finding['message']}")
+    if result.findings and not result.strict:
+        click.echo('  (silence one with lint_ignore = {"CMxxx": "why"} in the script; --strict fails on them)')
     if result.ok:
         click.echo(f"ok: {len(result.revisions)} revisions in one chain, head {result.head}")
-    else:
+    elif result.problems:
         click.echo(f"{len(result.problems)} problem{'s' if len(result.problems) != 1 else ''} found", err=True)
+    else:
+        found = len(result.findings)
+        click.echo(f"{found} lint finding{'s' if found != 1 else ''} (--strict)", err=True)

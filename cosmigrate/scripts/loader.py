@@ -14,7 +14,7 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -52,6 +52,7 @@ class Script:
     downgrade: Callable[[Any], None]
     idempotent: bool = False
     arguments: dict[str, str] | None = None
+    lint_ignore: dict[str, str] = field(default_factory=dict)  # lint code -> why this revision may do it
     source: str = ""
     script_checksum: str = ""
     helpers: tuple[Helper, ...] = ()
@@ -184,6 +185,15 @@ def from_module(path: Path, content: bytes, module: ModuleType) -> Script:
         raise ScriptError(
             f"{path.name}: arguments must be a dict of -x key to what it does, e.g. {{'force': 'drop even if used'}}"
         )
+    ignored = getattr(module, "lint_ignore", None)
+    if ignored is not None and (
+        not isinstance(ignored, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in ignored.items())
+    ):
+        raise ScriptError(
+            f"{path.name}: lint_ignore must be a dict of lint code to the reason, e.g. "
+            "{'CM101': 'the container is empty everywhere (checked by 004)'}"
+        )
     doc = (module.__doc__ or "").strip()
     own = checksum(content)
     helpers = find_helpers(path, content)
@@ -197,6 +207,7 @@ def from_module(path: Path, content: bytes, module: ModuleType) -> Script:
         downgrade=module.downgrade,
         idempotent=idempotent,
         arguments=dict(arguments) if arguments is not None else None,
+        lint_ignore=dict(ignored or {}),
         source=normalise(content).decode("utf-8", errors="replace"),
         script_checksum=own,
         helpers=helpers,
