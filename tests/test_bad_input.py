@@ -159,7 +159,7 @@ CASES = [
     Case("malformed -x", ("up", "-x", "novalue"), 2, "-x 'novalue' is malformed"),
     Case("-x without a name", ("up", "-x", "=1"), 2, "-x '=1' is malformed"),
     Case("unknown flag", ("up", "--frobnicate"), 2, "--frobnicate"),
-    Case("unknown command", ("upgrade",), 2, "'upgrade'"),
+    Case("unknown command", ("upgrad",), 2, "'upgrad'"),
     Case("unknown log format", ("status", "--log-format", "xml"), 2, "'--log-format'"),
     # -- configuration -------------------------------------------------------------------------------------
     Case("--lock-ttl abc", ("up", "--lock-ttl", "abc"), 2, "--lock-ttl must be a number of seconds, not 'abc'"),

@@ -279,3 +279,14 @@ class AdoptResult(Result):
     revision: str
     containers: list[str]
     excluded: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GenerateResult(Result):
+    """``new --autogenerate`` (a file written) and ``plan --schema`` (``file`` None): the differences found."""
+
+    source: str  # the desired state: schema.toml or the live database
+    file: str | None
+    revision: str | None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)  # what check's lint says about the new file

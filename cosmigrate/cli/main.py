@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # results are imported by the verbs when they run, not at sta
     from cosmigrate.app.results import (
         AdoptResult,
         ExportResult,
+        GenerateResult,
         ImportResult,
         InitResult,
         PlanResult,
@@ -235,12 +236,18 @@ def down(
 @click.option("--to", "target", default=None, help="Revision to plan to (default: head; with --down, one step).")
 @click.option("--down", "going_down", is_flag=True, help="Plan a downgrade instead.")
 @click.option("--steps", type=int, help="With --down: how many revisions.")
+@click.option("--schema", is_flag=True, help="Show how migrations/schema.toml (or the live database) differs instead.")
 @x_option
 @command_options
-def plan(config: Config, target: str | None, going_down: bool, steps: int | None, as_json: bool) -> None:
+def plan(config: Config, target: str | None, going_down: bool, steps: int | None, schema: bool, as_json: bool) -> None:
     """Show, per revision, what each operation would do, with full definitions; writes nothing."""
     from cosmigrate.app import deploy
 
+    if schema:
+        from cosmigrate.app.generate import schema_plan
+
+        _emit(schema_plan(config), as_json, _render_generated)
+        return
     if going_down:
         result: Any = deploy.down(config, target, steps, dry_run=True)
     else:
@@ -553,12 +560,34 @@ def hash_(config: Config, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("message")
+@click.option(
+    "--autogenerate",
+    is_flag=True,
+    help="Write the operations that take the migrations to migrations/schema.toml (or to the live database).",
+)
 @command_options
-def new(config: Config, message: str, as_json: bool) -> None:
+def new(config: Config, message: str, autogenerate: bool, as_json: bool) -> None:
     """Write the next migration file, chained after the head."""
     from cosmigrate.app import offline
 
-    _emit(offline.new(config, message), as_json, lambda r: click.echo(f"created {r.path} (revision {r.revision})"))
+    if not autogenerate:
+        made = offline.new(config, message)
+        _emit(made, as_json, lambda r: click.echo(f"created {r.path} (revision {r.revision})"))
+        return
+    from cosmigrate.app.generate import autogenerate as generate
+
+    _emit(generate(config, message), as_json, _render_generated)
+
+
+def _render_generated(r: GenerateResult) -> None:
+    for step in r.steps:
+        click.echo(f"  {step['kind']:<11} {step['note']}")
+    if r.file:
+        click.echo(f"created {r.file} (revision {r.revision}) from {r.source}; review it, then cosmigrate up")
+    elif not r.steps:
+        click.echo(f"no difference: {r.source} is what the migrations declare")
+    for finding in r.findings:
+        click.echo(f"warning {finding['code']} ({finding['name']}): {finding['message']}")
 
 
 # -- running it -------------------------------------------------------------------------------------------------
