@@ -25,6 +25,7 @@ from cosmigrate.errors import UsageError
 from cosmigrate.model.state import DatabaseState
 from cosmigrate.plan import planner
 from cosmigrate.plan.analyzers import Finding, analyze
+from cosmigrate.plan.query_lint import QueryFinding, lint_queries, load_queries
 from cosmigrate.scripts import sumfile
 from cosmigrate.scripts.lint import LintReport, lint
 from cosmigrate.scripts.loader import FILE_NAME, Script, load_all
@@ -118,6 +119,17 @@ def lint_findings(scripts: Sequence[Script], history_container: str | None = Non
     return analyze(ups, {s.revision: s.idempotent for s in scripts}, {s.revision: s.lint_ignore for s in scripts})
 
 
+def query_findings(config: Config, scripts: Sequence[Script]) -> list[QueryFinding]:
+    """The queries of ``migrations/queries.sql`` judged at every revision of the chain (none without the file)."""
+    queries = load_queries(config.migrations)
+    if not queries:
+        return []
+    ups = planner.plan(
+        list(scripts), "up", DatabaseState(), history_container=config.history_container, keep_going=True
+    )
+    return lint_queries(queries, ups)
+
+
 def check(config: Config, online: bool = False, strict: bool = False) -> CheckResult:
     """For CI: every problem of the migrations folder, one per line; ``online`` adds the database's view.
     Migration lint findings are warnings, failures with ``strict``."""
@@ -128,6 +140,7 @@ def check(config: Config, online: bool = False, strict: bool = False) -> CheckRe
         report.add(*check_online(config, list(report.order)))
     order = list(report.order or [])
     findings = lint_findings(order, config.history_container) if order and not report.problems else []
+    queries = query_findings(config, order) if order and not report.problems else []
     return CheckResult(
         str(config.migrations),
         order[-1].revision if order else None,
@@ -136,6 +149,7 @@ def check(config: Config, online: bool = False, strict: bool = False) -> CheckRe
         online,
         [finding.to_dict() for finding in findings],
         strict,
+        [finding.to_dict() for finding in queries],
     )
 
 

@@ -200,10 +200,12 @@ class CheckResult(Result):
     online: bool = False
     findings: list[dict[str, Any]] = field(default_factory=list)  # migration lint (warnings unless strict)
     strict: bool = False
+    queries: list[dict[str, Any]] = field(default_factory=list)  # query lint: error, warning, note
 
     @property
     def ok(self) -> bool:
-        return not self.problems and not (self.strict and self.findings)
+        broken = any(q["level"] == "error" for q in self.queries)
+        return not self.problems and not broken and not (self.strict and self.findings)
 
 
 @dataclass(frozen=True)

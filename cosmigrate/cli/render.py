@@ -285,12 +285,17 @@ def check(result: CheckResult) -> None:
     for finding in result.findings:
         level = "error" if result.strict else "warning"
         click.echo(f"{finding['file']}: {level} {finding['code']} ({finding['name']}): {finding['message']}")
+    for query in result.queries:
+        click.echo(f"queries.sql: {query['level']} {query['query']} ({query['container']}): {query['message']}")
     if result.findings and not result.strict:
         click.echo('  (silence one with lint_ignore = {"CMxxx": "why"} in the script; --strict fails on them)')
     if result.ok:
         click.echo(f"ok: {len(result.revisions)} revisions in one chain, head {result.head}")
     elif result.problems:
         click.echo(f"{len(result.problems)} problem{'s' if len(result.problems) != 1 else ''} found", err=True)
+    elif any(q["level"] == "error" for q in result.queries):
+        broken = len({q["query"] for q in result.queries if q["level"] == "error"})
+        click.echo(f"{broken} quer{'ies' if broken != 1 else 'y'} the service would refuse", err=True)
     else:
         found = len(result.findings)
         click.echo(f"{found} lint finding{'s' if found != 1 else ''} (--strict)", err=True)

@@ -42,7 +42,7 @@ from cosmigrate.config import EMULATOR_KEY
 
 SOURCE = Path(__file__).resolve().parent / "local_endpoint"
 # The launcher and the modules it requires; copied together into the cache folder (see ``install``).
-SCRIPTS = ("server.js", "offers.js", "properties.js", "entra.js", "arm.js")
+SCRIPTS = ("server.js", "offers.js", "properties.js", "entra.js", "arm.js", "orderby.js")
 FILES = (*SCRIPTS, "package.json", "package-lock.json")
 SCRIPTS_KEPT_SECONDS = 24 * 3600
 

@@ -20,6 +20,7 @@
  *  13. Entra ID mode (COSMOS_LOCAL_AUTH=entra, entra.js): bearer tokens instead of the key, and the data plane
  *     refuses metadata writes as Azure does for an Entra token.
  *  14. In Entra mode, the Azure Resource Manager routes for SQL databases, containers and throughput (arm.js).
+ *  15. ORDER BY refused without the index or composite index it needs, as Azure refuses it (orderby.js).
  *  8. The key is checked: every request must carry a master-key signature made with COSMOS_LOCAL_KEY (default
  *     the emulator's public well-known key), or it is answered 401, as Cosmos DB does. The package accepts any.
  *  9. A point read of a document without a partition key value works. The client sends the undefined value as
@@ -143,6 +144,9 @@ queryDocuments.default = async (account, req, res, params) => {
   }
   return plainQueryDocuments(account, req, res, params);
 };
+
+// (15) ORDER BY refused as Azure refuses it without the index it needs (orderby.js).
+require("./orderby")({ lib, readBody });
 
 // Linear scans. The query compiler (@zeit/cosmosdb-query) turns `FROM c` (and each JOIN) into
 // `docs.reduce(($, c) => [...$, { c }], [])`, which copies the accumulator for every document: each query page
