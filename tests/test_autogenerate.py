@@ -5,6 +5,8 @@ and a partition-key change as the swap pattern, never in place. Against the loca
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,3 +120,37 @@ def test_a_throughput_mode_change_is_planned_as_an_offer_migration(
     assert run_cli("down", env=env).code == 0
     offer = cosmos.get_database_client(database_name).get_container_client("orders").get_throughput()
     assert (offer.offer_throughput, offer.auto_scale_max_throughput) == (400, None)
+
+
+def test_generated_migrations_pass_the_plugins_built_in_round_trip(
+    run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    env = project(tmp_path, run_cli)
+    (tmp_path / "migrations" / "schema.toml").write_text(
+        '[containers.orders]\npartition_key = "/tenantId"\noffer_throughput = 500\n\n'
+        '[containers.orders.indexing_policy]\nincludedPaths = [{path = "/*"}]\n\n'
+        '[containers.audit]\npartition_key = "/tenantId"\ndefault_ttl = 60\n'
+    )
+    assert run_cli("new", "--autogenerate", "audit and reindex", env=env).code == 0
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--cosmigrate",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "--rootdir",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env={**cli_env, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout
