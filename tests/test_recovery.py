@@ -781,3 +781,15 @@ def test_another_migration_under_a_failed_revisions_number_runs_its_own_data_ste
     assert {d.get("tier") for d in all_documents(customers).values()} == {"gold"}
     history = HistoryStore(cosmos.get_database_client(config.database), config.history_container)
     assert ContainerCheckpointStore(history.container).under() == {}
+
+
+def test_a_history_container_that_is_not_cosmigrates_is_named_before_anything_runs(
+    run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str
+) -> None:
+    database = cosmos.create_database(database_name)
+    database.create_container("cosmigrate_history", PartitionKey("/pk"))  # made by someone else
+    result = run_cli("up")
+    assert result.code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "has partition key /pk, not /scope" in errors[0] and "--history-container" in errors[0]
+    assert {c["id"] for c in database.list_containers()} == {"cosmigrate_history"}  # nothing ran

@@ -290,7 +290,8 @@ def check(result: CheckResult) -> None:
     if result.findings and not result.strict:
         click.echo('  (silence one with lint_ignore = {"CMxxx": "why"} in the script; --strict fails on them)')
     if result.ok:
-        click.echo(f"ok: {len(result.revisions)} revisions in one chain, head {result.head}")
+        count = len(result.revisions)
+        click.echo(f"ok: {count} revision{'s' if count != 1 else ''} in one chain, head {result.head}")
     elif result.problems:
         click.echo(f"{len(result.problems)} problem{'s' if len(result.problems) != 1 else ''} found", err=True)
     elif any(q["level"] == "error" for q in result.queries):

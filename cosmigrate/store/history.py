@@ -13,6 +13,7 @@ from typing import Any
 from azure.cosmos import ContainerProxy, DatabaseProxy
 from azure.cosmos import exceptions as cosmos_errors
 
+from cosmigrate.errors import HistoryConflict
 from cosmigrate.store.client import create_container, read_container, resilient
 from cosmigrate.store.records import (
     LOCK_ID,
@@ -46,7 +47,16 @@ class HistoryStore:
     def ensure(self, create: Callable[[DatabaseProxy, dict[str, Any]], Any] = create_container) -> None:
         """Create the container on first use (concurrent first runs settle on 409); ``create`` makes it (the
         data plane's create, or Azure Resource Manager's for an Entra ID sign-in)."""
-        if self.exists():
+        found = read_container(self.database, self.container_id)
+        if found is not None:
+            paths = list((found.get("partitionKey") or {}).get("paths") or [])
+            if paths != [PARTITION_KEY_PATH]:
+                raise HistoryConflict(
+                    f"container {self.container_id} in database {self.database.id} has partition key "
+                    f"{', '.join(paths) or 'none'}, not {PARTITION_KEY_PATH}: it is not cosmigrate's history (its "
+                    "records and lock could not be written); name another one with --history-container or "
+                    "COSMIGRATE_HISTORY_CONTAINER"
+                )
             return
         create(
             self.database,
