@@ -59,6 +59,10 @@ def test_adopt_writes_a_baseline_that_verifies_and_recreates_the_database(
 
     again = run_cli("adopt", env=env)
     assert again.code == 2 and "holds revisions already" in again.stderr
+    elsewhere = run_cli("adopt", env={"COSMIGRATE_MIGRATIONS": str(tmp_path / "other")})  # another folder, same db
+    assert elsewhere.code == 2 and "already has applied revisions (001)" in elsewhere.stderr
+    assert not (tmp_path / "other").exists()
+    assert [e["event"] for e in json.loads(run_cli("history", "--json", env=env).stdout)["events"]] == ["stamped"]
 
     other = f"{database.id}n"  # the baseline on a new database creates the same containers
     try:

@@ -98,9 +98,13 @@ def test_a_partition_key_change_in_the_schema_file_is_generated_as_the_swap_patt
     assert "'orders_v2',\n        partition_key='/customerId'," in source, source
     assert "op.copy_container('orders', 'orders_v2')" in source
     assert "alter_container('orders'" not in source and "op.delete_container('orders')" not in source
+    assert "its new partition key value (/customerId)" in source and "transform=" in source
     assert run_cli("up", env=env).code == 0
     names = {c["id"] for c in cosmos.get_database_client(database_name).list_containers()}
     assert {"orders", "orders_v2", "audit"} <= names
+    again = run_cli("new", "--autogenerate", "again", env=env)  # the swap is done: nothing more, nothing deleted
+    assert again.code == 2 and "orders was swapped into orders_v2 already" in again.stderr, again.stderr
+    assert not list((tmp_path / "migrations").glob("003_*"))
 
 
 def test_a_throughput_mode_change_is_planned_as_an_offer_migration(

@@ -182,6 +182,15 @@ def test_database_throughput_changes_and_cannot_be_added_to_a_database_without_i
             "full_text_policy",
         ),
         ({"conflict_resolution_policy": {"mode": "Newest"}}, "mode"),
+        (
+            {
+                "indexing_policy": {
+                    "includedPaths": [{"path": "/*"}],
+                    "compositeIndexes": [[{"path": "/a/*"}, {"path": "/b"}]],
+                }
+            },
+            "without a wildcard",
+        ),
     ],
     ids=lambda v: str(v)[:30],
 )

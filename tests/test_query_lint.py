@@ -91,6 +91,13 @@ def test_a_revision_that_breaks_a_query_is_named(tmp_path: Path) -> None:
     assert ("error", "sorted", "002") in found and all(q != "fine" for _, q, _ in found if _ == "error")
     message = next(f.message for f in lint_queries(queries, plan) if f.revision == "002")
     assert message.startswith("revision 002 (002_r.py) breaks it: ORDER BY on 2 properties needs the composite")
+    (tmp_path / "003_r.py").write_text(
+        '"""R."""\nrevision = "003"\ndown_revision = "002"\n\n\ndef upgrade(op):\n    op.delete_container("things")'
+        "\n\n\ndef downgrade(op):\n    pass\n"
+    )
+    plan = planner.plan(load_all(tmp_path).ordered, "up", DatabaseState())
+    gone = [f.message for f in lint_queries(queries, plan) if f.revision == "003"]
+    assert gone == ["revision 003 (003_r.py) breaks it: it deletes container things"] * 2
 
 
 def test_the_seed_queries_are_checked_in_ci(run_cli: Callable[..., CliResult]) -> None:

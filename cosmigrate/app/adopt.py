@@ -26,6 +26,7 @@ from cosmigrate.model.state import DatabaseState
 from cosmigrate.plan import planner
 from cosmigrate.scripts import sumfile
 from cosmigrate.scripts.loader import load_all
+from cosmigrate.store.history import HistoryStore
 from cosmigrate.store.live import read_state
 from cosmigrate.store.records import now_iso
 
@@ -42,6 +43,16 @@ def adopt(config: Config, exclude: list[str] | None = None, message: str | None 
     excluded = set(exclude or ())
     with connected(config) as client:
         database = require_database(client, config)
+        snapshot = HistoryStore(database, config.history_container).snapshot()
+        active = sorted(
+            r for r, rec in snapshot.records.items() if rec.state not in ("pending", "reverted", "forgotten")
+        )
+        if active:
+            raise UsageError(
+                f"database {config.database_name} already has applied revisions ({', '.join(active)}) from another "
+                "migrations folder: adopt writes the first revision of a database without history; work in that "
+                "folder instead, or record what applies with cosmigrate stamp REV"
+            )
         live = read_state(database, config.history_container, plane_for(config).throughputs)
     unknown = sorted(excluded - {d.id for d in live})
     if unknown:
@@ -51,7 +62,7 @@ def adopt(config: Config, exclude: list[str] | None = None, message: str | None 
     said = message or f"Baseline: the containers of {name} as they were when adopted."
     path = folder / f"{REVISION}_baseline.py"
     folder.mkdir(parents=True, exist_ok=True)  # only now: a refused adopt leaves nothing behind
-    path.write_text(render(said, name, adopted, sorted(excluded)), encoding="utf-8")
+    path.write_text(render(said, name, adopted, sorted(excluded), live.database_throughput), encoding="utf-8")
     sumfile.write(folder)
     try:
         differences = _replay_differences(config, live, adopted)
@@ -84,11 +95,23 @@ def _replay_differences(config: Config, live: DatabaseState, adopted: list[Conta
     return found
 
 
-def render(message: str, database: str, definitions: list[ContainerDef], excluded: list[str]) -> str:
+def render(
+    message: str,
+    database: str,
+    definitions: list[ContainerDef],
+    excluded: list[str],
+    shared: dict[str, int] | None = None,
+) -> str:
     """The baseline's source: one create per container, in the keywords azure-cosmos users know."""
     creates = "\n".join(_create(d) for d in definitions) or "    pass  # the database held no containers"
     deletes = "\n".join(f"    op.delete_container({d.id!r})" for d in reversed(definitions)) or "    pass"
     left = f"\n# Left unmanaged when adopted (adopt --exclude): {', '.join(excluded)}.\n" if excluded else ""
+    if shared:
+        given = f"autoscale:{shared['autoscale_max']}" if "autoscale_max" in shared else str(shared["manual"])
+        left += (
+            f"\n# The database has shared throughput ({given}): a database is given it when it is created, so "
+            f"create a new one\n# with cosmigrate up --create-database --database-throughput {given}.\n"
+        )
     return f'''"""{docstring_safe(message)}
 
 Written by cosmigrate adopt from database {database} on {now_iso()}:

@@ -110,7 +110,17 @@ def differences(before: DatabaseState, wanted: list[ContainerDef]) -> list[Step]
             undo = [render.call("delete_container", [target.id])]
             steps.append(Step(target.id, "create", f"create container {target.id}", [render.create(target)], undo))
             continue
-        steps += _changes(current, target)
+        found = _changes(current, target)
+        swap = before.get(f"{target.id}_v2")
+        if found and found[0].kind == "recreate" and swap is not None and not _fixed(swap, target):
+            # an earlier generated revision made the swap: the application switches, then the table is renamed
+            wanted_ids.add(swap.id)
+            note = (
+                f"{target.id} was swapped into {swap.id} already: once the application uses {swap.id}, rename "
+                f"[containers.{target.id}] to [containers.{swap.id}] in schema.toml and delete {target.id} then"
+            )
+            found = [Step(target.id, "swapped", note)]
+        steps += found
     for gone in sorted((d for d in before if d.id not in wanted_ids), key=lambda d: d.id):
         note = f"delete container {gone.id} (no longer declared)"
         steps.append(Step(gone.id, "delete", note, [render.call("delete_container", [gone.id])], [render.create(gone)]))
@@ -128,9 +138,14 @@ def _differing(current: ContainerDef, target: ContainerDef) -> list[str]:
     ]
 
 
+def _fixed(current: ContainerDef, target: ContainerDef) -> list[str]:
+    """The differing properties that cannot change in place."""
+    return [n for n in _differing(current, target) if REGISTRY[n].refusal(target.id, current.get(n), target.get(n))]
+
+
 def _changes(current: ContainerDef, target: ContainerDef) -> list[Step]:
     changed = _differing(current, target)
-    fixed = [n for n in changed if REGISTRY[n].refusal(target.id, current.get(n), target.get(n))]
+    fixed = _fixed(current, target)
     if fixed:
         return [_swap(current, target, fixed)]
     steps = []
@@ -172,6 +187,12 @@ def _swap(current: ContainerDef, target: ContainerDef, fixed: list[str]) -> Step
         render.create(target, swap),
         render.call("copy_container", [target.id, swap]),
     ]
+    if "partitionKey" in fixed:
+        paths = ", ".join(target.partition_key)
+        upgrade[2:2] = [
+            f"    # Each document needs its new partition key value ({paths}) before it is copied: give copy_container",
+            "    # transform=lambda doc: {**doc, …}; one without it is copied into the undefined partition.",
+        ]
     note = f"{labels} of {target.id} cannot change in place: the swap pattern, into {swap}"
     return Step(target.id, "recreate", note, upgrade, [render.call("delete_container", [swap])])
 
@@ -189,8 +210,11 @@ def autogenerate(config: Config, message: str) -> GenerateResult:
     before = replayed(config)
     wanted, source = desired(config, before)
     steps = differences(before, wanted)
-    if not steps:
-        raise UsageError(f"nothing to generate: {source} is what the migrations declare")
+    if not any(s.upgrade for s in steps):
+        said = "; ".join(s.note for s in steps)
+        raise UsageError(
+            f"nothing to generate: {source} is what the migrations declare" + (f" ({said})" if said else "")
+        )
     made = new(config, message)
     path = Path(made.path)
     text = path.read_text(encoding="utf-8")

@@ -179,6 +179,8 @@ def show(config: Config, revision: str) -> ShowResult:
     """One revision: its file and declarations, and when a database is configured and exists, its state and
     every event recorded for it."""
     scripts = load_all(config.migrations)
+    if revision == "head" and scripts.graph.head:
+        revision = scripts.graph.head
     if revision not in scripts.by_revision:
         known = ", ".join(s.revision for s in scripts.ordered) or "none"
         raise GraphError(f"unknown revision {revision!r}: the migrations in {config.migrations} are {known}")

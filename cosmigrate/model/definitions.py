@@ -147,6 +147,11 @@ def validate_indexing_policy(container_id: str, policy: Any) -> Policy:
             if not isinstance(entry, Mapping):
                 raise InvalidDefinition(f"{where}: composite index entry {entry!r} must be a dict")
             _validate_path(container_id, "composite index path", entry.get("path"))
+            if str(entry.get("path")).endswith(("/*", "/?")):
+                raise InvalidDefinition(
+                    f"{where}: composite index path {entry.get('path')} is a property path without a wildcard "
+                    f"(/a, not /a/* or /a/?): the service refuses wildcards there"
+                )
             _known_keys(where, entry, ("path", "order"), f"composite index entry {entry.get('path')}")
             order = str(entry.get("order", "ascending")).lower()
             if order not in ORDERS:

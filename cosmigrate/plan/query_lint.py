@@ -138,6 +138,7 @@ def lint_queries(queries: Iterable[NamedQuery], plan: Plan) -> list[QueryFinding
     named = {q.name: q for q in queries if q.name in parsed}
     state = DatabaseState()
     previous: dict[str, set[str] | None] = {name: None for name in named}  # None: the container is not there
+    gone: set[str] = set()  # queries whose container a revision deleted (said once, at that revision)
     for revision in plan.revisions:
         for change in revision.changes:
             apply_change(state, change)
@@ -151,9 +152,17 @@ def lint_queries(queries: Iterable[NamedQuery], plan: Plan) -> list[QueryFinding
                 for message in sorted(errors - was):
                     said = f"revision {revision.revision} ({revision.file}) breaks it: {message}"
                     findings.append(QueryFinding("error", name, query.container, said, revision.revision))
+            elif was is not None and errors is None:
+                said = (
+                    f"revision {revision.revision} ({revision.file}) breaks it: it deletes container {query.container}"
+                )
+                findings.append(QueryFinding("error", name, query.container, said, revision.revision))
+                gone.add(name)
             previous[name] = errors
     for name, query in named.items():
         container = state.get(query.container)
+        if container is None and name in gone:
+            continue
         if container is None:
             findings.append(QueryFinding("error", name, query.container,
                                          f"container {query.container} is not declared by the migrations"))  # fmt: skip

@@ -116,6 +116,9 @@ class RevisionGraph:
         if target is not None and steps is not None:
             raise GraphError("give either --to or --steps, not both")
         if target is not None:
+            step = relative(target)
+            if step is not None and step > 0:
+                raise GraphError(f"down goes back: --to {target} goes forward; use -{step} (or up --to {target})")
             self.resolve(target)
         if steps is not None and steps < 1:
             raise GraphError(f"--steps must be 1 or more, not {steps}")
