@@ -92,5 +92,8 @@ def test_a_finding_is_silenced_with_a_reason_in_the_script(tmp_path: Path) -> No
     write(tmp_path, "002", "    op.delete_container('t')", "lint_ignore = {'CM101': 't was a scratch container'}")
     assert codes(tmp_path) == []
     write(tmp_path, "002", "    op.delete_container('t')", "lint_ignore = {'CM101': ''}")
-    with pytest.raises(ScriptError, match="lint_ignore must be a dict of lint code to the reason"):
+    with pytest.raises(ScriptError, match="lint_ignore must map each lint code to a reason that is not empty"):
+        load_all(tmp_path)
+    write(tmp_path, "002", "    op.delete_container('t')", "lint_ignore = {'CM999': 'no such rule'}")
+    with pytest.raises(ScriptError, match="lint_ignore names 'CM999', which is no lint code"):
         load_all(tmp_path)

@@ -235,4 +235,5 @@ def autogenerate(config: Config, message: str) -> GenerateResult:
         path.unlink()
         sumfile.write(config.migrations)
         raise UsageError(f"the generated migration does not pass check ({problems[0]}); nothing was written")
-    return GenerateResult(source, made.path, made.revision, [s.to_dict() for s in steps], reviewed.findings)
+    own = [f for f in reviewed.findings if f["revision"] == made.revision]  # the new file's, not older ones'
+    return GenerateResult(source, made.path, made.revision, [s.to_dict() for s in steps], own)

@@ -31,6 +31,7 @@ from cosmigrate.model.properties.indexing import LIST_LABELS
 from cosmigrate.model.state import DatabaseState
 from cosmigrate.ops.change import Change, apply_change
 from cosmigrate.plan.planner import Plan, RevisionPlan
+from cosmigrate.scripts.loader import LINT_CODES
 
 CODES = {
     "CM101": "destructive",
@@ -41,6 +42,7 @@ CODES = {
     "CM401": "analytical TTL 0",
     "CM501": "data step not idempotent",
 }
+assert tuple(CODES) == LINT_CODES, "scripts.loader.LINT_CODES lists the codes the loader accepts in lint_ignore"
 INDEX_LISTS = ("compositeIndexes", "spatialIndexes", "fullTextIndexes", "vectorIndexes")
 
 
@@ -152,7 +154,8 @@ def unique_over_data(
         yield (
             "CM301",
             (
-                f"copies {change.data.source} into {change.container}, whose unique keys {new} the source does not "
+                f"copies {change.data.source} into {change.container}, whose unique keys "
+                f"{'; '.join('[' + ', '.join(k) + ']' for k in new)} the source does not "
                 "have: duplicates are refused document by document (dead letters); look for them before the copy"
             ),
         )

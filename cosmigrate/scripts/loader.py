@@ -23,6 +23,7 @@ from cosmigrate.errors import ScriptError, UsageError
 from cosmigrate.scripts.graph import Node, RevisionGraph
 from cosmigrate.scripts.helpers import imported_files, name_of
 
+LINT_CODES = ("CM101", "CM102", "CM201", "CM202", "CM301", "CM401", "CM501")  # plan/analyzers.py says what each is
 FILE_NAME = re.compile(r"^(?P<number>\d+)_(?P<slug>[A-Za-z0-9_]+)\.py$")
 
 
@@ -191,8 +192,13 @@ def from_module(path: Path, content: bytes, module: ModuleType) -> Script:
         or not all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in ignored.items())
     ):
         raise ScriptError(
-            f"{path.name}: lint_ignore must be a dict of lint code to the reason, e.g. "
+            f"{path.name}: lint_ignore must map each lint code to a reason that is not empty, e.g. "
             "{'CM101': 'the container is empty everywhere (checked by 004)'}"
+        )
+    unknown = sorted(set(ignored or {}) - set(LINT_CODES))
+    if unknown:
+        raise ScriptError(
+            f"{path.name}: lint_ignore names {unknown[0]!r}, which is no lint code ({', '.join(LINT_CODES)})"
         )
     doc = (module.__doc__ or "").strip()
     own = checksum(content)
