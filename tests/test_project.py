@@ -75,7 +75,7 @@ def test_a_new_project_from_init_to_its_own_migration_tests(installed: Path, tmp
     assert edited.returncode == 1 and "cosmigrate hash" in edited.stdout  # the sum file saw the edit
     assert run(installed, project, "cosmigrate", "hash", env=env).returncode == 0
     check = run(installed, project, "cosmigrate", "check", env=env)
-    assert check.returncode == 0 and "ok: 1 revisions" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "ok: 1 revision in one chain" in check.stdout, check.stdout + check.stderr
 
     online = {**env, "COSMOS_ENDPOINT": endpoint}
     up = run(installed, project, "cosmigrate", "up", "--create-database", env=online)
