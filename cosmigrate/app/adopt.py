@@ -10,10 +10,10 @@ A difference (a property the registry cannot express) removes the file again and
 
 from __future__ import annotations
 
-import pprint
 from pathlib import Path
 
 from cosmigrate.app.context import connected, require_database
+from cosmigrate.app.inspect import compare
 from cosmigrate.app.maintain import stamp
 from cosmigrate.app.offline import docstring_safe
 from cosmigrate.app.planes import plane_for
@@ -21,9 +21,9 @@ from cosmigrate.app.results import AdoptResult
 from cosmigrate.config import Config
 from cosmigrate.errors import UsageError
 from cosmigrate.model.container import ContainerDef
-from cosmigrate.model.diff import diff
 from cosmigrate.model.state import DatabaseState
 from cosmigrate.plan import planner
+from cosmigrate.scripts import render as render_code
 from cosmigrate.scripts import sumfile
 from cosmigrate.scripts.loader import load_all
 from cosmigrate.store.history import HistoryStore
@@ -80,18 +80,17 @@ def adopt(config: Config, exclude: list[str] | None = None, message: str | None 
 
 
 def _replay_differences(config: Config, live: DatabaseState, adopted: list[ContainerDef]) -> list[str]:
-    """What ``verify`` would report after the stamp: the baseline replayed from nothing against the live state."""
+    """What ``verify`` would report after the stamp: the baseline replayed from nothing against the live state
+    (the same comparison), an adopted container left undeclared included."""
     scripts = load_all(config.migrations)
     replay = planner.plan(scripts.ordered, "up", DatabaseState(), history_container=config.history_container)
+    ids = {d.id for d in adopted}
     found = []
-    for definition in replay.end_state:
-        actual = live.get(definition.id)
-        if actual is None:
-            found.append(f"{definition.id} is declared but not live")
-            continue
-        found += [d.describe() for d in diff(definition, actual)]
-    missing = {d.id for d in adopted} - {d.id for d in replay.end_state}
-    found += [f"{name} is not declared by the baseline" for name in sorted(missing)]
+    for container in compare(replay.end_state, live, config.database_name):
+        if container.state in ("drift", "missing"):
+            found += [d["message"] for d in container.differences]
+        elif container.state == "unmanaged" and container.container in ids:
+            found.append(f"{container.container} is not declared by the baseline")
     return found
 
 
@@ -103,7 +102,7 @@ def render(
     shared: dict[str, int] | None = None,
 ) -> str:
     """The baseline's source: one create per container, in the keywords azure-cosmos users know."""
-    creates = "\n".join(_create(d) for d in definitions) or "    pass  # the database held no containers"
+    creates = "\n".join(render_code.create(d) for d in definitions) or "    pass  # the database held no containers"
     deletes = "\n".join(f"    op.delete_container({d.id!r})" for d in reversed(definitions)) or "    pass"
     left = f"\n# Left unmanaged when adopted (adopt --exclude): {', '.join(excluded)}.\n" if excluded else ""
     if shared:
@@ -137,13 +136,3 @@ def downgrade(op):
     # down asks before deleting any that do.
 {deletes}
 '''
-
-
-def _create(definition: ContainerDef) -> str:
-    lines = ["    op.create_container(", f"        {definition.id!r},"]
-    for keyword, value in definition.keywords():
-        text = pprint.pformat(value, width=100, sort_dicts=False)
-        body = text.replace("\n", "\n" + " " * (9 + len(keyword)))
-        lines.append(f"        {keyword}={body},")
-    lines.append("    )")
-    return "\n".join(lines)

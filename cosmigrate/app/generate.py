@@ -138,14 +138,15 @@ def _differing(current: ContainerDef, target: ContainerDef) -> list[str]:
     ]
 
 
-def _fixed(current: ContainerDef, target: ContainerDef) -> list[str]:
-    """The differing properties that cannot change in place."""
-    return [n for n in _differing(current, target) if REGISTRY[n].refusal(target.id, current.get(n), target.get(n))]
+def _fixed(current: ContainerDef, target: ContainerDef, changed: list[str] | None = None) -> list[str]:
+    """The differing properties (``changed``, when already found) that cannot change in place."""
+    found = _differing(current, target) if changed is None else changed
+    return [n for n in found if REGISTRY[n].refusal(target.id, current.get(n), target.get(n))]
 
 
 def _changes(current: ContainerDef, target: ContainerDef) -> list[Step]:
     changed = _differing(current, target)
-    fixed = _fixed(current, target)
+    fixed = _fixed(current, target, changed)
     if fixed:
         return [_swap(current, target, fixed)]
     steps = []
@@ -170,8 +171,8 @@ def _changes(current: ContainerDef, target: ContainerDef) -> list[Step]:
             note += " (manual ↔ autoscale: a migration of the offer)"
         kind = "throughput" if rest == ["throughput"] else "in place"
         upgrade, downgrade = (
-            render.alter(target.id, current, target, rest),
-            render.alter(target.id, target, current, rest),
+            render.alter(target.id, target, rest),
+            render.alter(target.id, current, rest),
         )
         steps.append(Step(target.id, kind, note, [upgrade], [downgrade]))
     return steps

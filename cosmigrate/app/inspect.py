@@ -106,6 +106,33 @@ def history(config: Config) -> HistoryResult:
     )
 
 
+def compare(declared: DatabaseState, live: DatabaseState, database: str) -> list[ContainerDrift]:
+    """Each declared container against the live one, path by path (missing, drift or ok), the live ones no
+    migration declares (unmanaged), and the database's shared throughput when it is declared: ``verify``'s
+    comparison, which ``adopt`` makes too before it records a baseline."""
+    containers: list[ContainerDrift] = []
+    for definition in declared:
+        found = live.get(definition.id)
+        if found is None:
+            containers.append(
+                ContainerDrift(
+                    definition.id, "missing", [{"message": f"{definition.id} is declared but does not exist"}]
+                )
+            )
+            continue
+        differences = diff(definition, found)
+        containers.append(
+            ContainerDrift(definition.id, "drift" if differences else "ok", [d.to_dict() for d in differences])
+        )
+    for definition in live:
+        if definition.id not in declared:
+            containers.append(ContainerDrift(definition.id, "unmanaged"))
+    if declared.database_throughput and live.database_throughput != declared.database_throughput:
+        moved = Difference(database, "throughput", declared.database_throughput, live.database_throughput)
+        containers.append(ContainerDrift(f"database {database}", "drift", [moved.to_dict()]))
+    return containers
+
+
 def verify(config: Config, strict: bool = False) -> VerifyResult:
     """Do the live containers match what the applied migrations declare?
 
@@ -137,27 +164,7 @@ def verify(config: Config, strict: bool = False) -> VerifyResult:
         for r in replay.revisions
         if r.blocked
     ]
-    declared = replay.end_state
-    containers: list[ContainerDrift] = []
-    for definition in declared:
-        found = live.get(definition.id)
-        if found is None:
-            containers.append(
-                ContainerDrift(
-                    definition.id, "missing", [{"message": f"{definition.id} is declared but does not exist"}]
-                )
-            )
-            continue
-        differences = diff(definition, found)
-        containers.append(
-            ContainerDrift(definition.id, "drift" if differences else "ok", [d.to_dict() for d in differences])
-        )
-    for definition in live:
-        if definition.id not in declared:
-            containers.append(ContainerDrift(definition.id, "unmanaged"))
-    if declared.database_throughput and live.database_throughput != declared.database_throughput:
-        moved = Difference(name, "throughput", declared.database_throughput, live.database_throughput)
-        containers.append(ContainerDrift(f"database {name}", "drift", [moved.to_dict()]))
+    containers = compare(replay.end_state, live, name)
     bad = {"drift", "missing"} | ({"unmanaged"} if strict else set())
     clean = not any(c.state in bad for c in containers)
     return VerifyResult(name, evaluation.current, clean, containers, notes)

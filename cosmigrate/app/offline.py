@@ -25,6 +25,7 @@ from cosmigrate.errors import UsageError
 from cosmigrate.model.state import DatabaseState
 from cosmigrate.plan import planner
 from cosmigrate.plan.analyzers import Finding, analyze
+from cosmigrate.plan.planner import Plan
 from cosmigrate.plan.query_lint import QueryFinding, lint_queries, load_queries
 from cosmigrate.scripts import sumfile
 from cosmigrate.scripts.lint import LintReport, lint
@@ -112,22 +113,24 @@ def check_report(config: Config) -> LintReport:
     return report
 
 
-def lint_findings(scripts: Sequence[Script], history_container: str | None = None) -> list[Finding]:
-    """Migration lint of a sound chain: the upgrades replayed from nothing, each change judged
-    (``plan/analyzers.py``), less what each revision silences in ``lint_ignore``."""
-    ups = planner.plan(list(scripts), "up", DatabaseState(), history_container=history_container, keep_going=True)
+def upgrades(scripts: Sequence[Script], history_container: str | None = None) -> Plan:
+    """The chain's upgrades replayed from nothing, which both lints judge."""
+    return planner.plan(list(scripts), "up", DatabaseState(), history_container=history_container, keep_going=True)
+
+
+def lint_findings(
+    scripts: Sequence[Script], history_container: str | None = None, ups: Plan | None = None
+) -> list[Finding]:
+    """Migration lint of a sound chain: the upgrades replayed from nothing (``ups``, when replayed already), each
+    change judged (``plan/analyzers.py``), less what each revision silences in ``lint_ignore``."""
+    ups = ups or upgrades(scripts, history_container)
     return analyze(ups, {s.revision: s.idempotent for s in scripts}, {s.revision: s.lint_ignore for s in scripts})
 
 
-def query_findings(config: Config, scripts: Sequence[Script]) -> list[QueryFinding]:
+def query_findings(config: Config, ups: Plan) -> list[QueryFinding]:
     """The queries of ``migrations/queries.sql`` judged at every revision of the chain (none without the file)."""
     queries = load_queries(config.migrations)
-    if not queries:
-        return []
-    ups = planner.plan(
-        list(scripts), "up", DatabaseState(), history_container=config.history_container, keep_going=True
-    )
-    return lint_queries(queries, ups)
+    return lint_queries(queries, ups) if queries else []
 
 
 def check(config: Config, online: bool = False, strict: bool = False) -> CheckResult:
@@ -139,8 +142,12 @@ def check(config: Config, online: bool = False, strict: bool = False) -> CheckRe
 
         report.add(*check_online(config, list(report.order)))
     order = list(report.order or [])
-    findings = lint_findings(order, config.history_container) if order and not report.problems else []
-    queries = query_findings(config, order) if order and not report.problems else []
+    findings: list[Finding] = []
+    queries: list[QueryFinding] = []
+    if order and not report.problems:
+        ups = upgrades(order, config.history_container)
+        findings = lint_findings(order, ups=ups)
+        queries = query_findings(config, ups)
     return CheckResult(
         str(config.migrations),
         order[-1].revision if order else None,

@@ -58,15 +58,17 @@ class Plane:
         if self.management is not None:
             self.management.put_container(database.id, body, throughput)
             return client.read_container(database, str(body["id"]))
-        return client.create_container(database, body, offers.create_options(throughput))
+        return offers.create_provisioned(database, body, throughput)
 
 
-_planes: dict[int, Plane] = {}
+_planes: dict[tuple[Any, ...], Plane] = {}
 
 
 def plane_for(config: Config) -> Plane:
-    """The plane of this configuration (one per configuration in a process: one ARM client, one credential)."""
-    key = id(config)
+    """The plane of this configuration: one per sign-in and account in a process (one ARM client, one
+    credential), keyed by the settings that choose it."""
+    key = (config.auth, config.subscription, config.resource_group, config.account, config.arm_endpoint,
+           config.verify_tls, config.index_timeout)  # fmt: skip
     if key not in _planes:
         if config.auth == "entra":
             from cosmigrate.ops.apply.arm import ARM

@@ -52,7 +52,7 @@ from cosmigrate.errors import DefinitionConflict, DefinitionDiffers
 from cosmigrate.model.container import ContainerDef
 from cosmigrate.model.properties import REGISTRY, Mutability, Property
 from cosmigrate.store import offers
-from cosmigrate.store.client import SYSTEM_PROPERTIES, create_container, read_container, resilient
+from cosmigrate.store.client import SYSTEM_PROPERTIES, read_container, resilient
 from cosmigrate.store.live import ThroughputReader, offer_throughputs
 
 CreateContainer = Callable[[DatabaseProxy, dict[str, Any], Mapping[str, int] | None], Any]
@@ -358,10 +358,6 @@ def live_definition(
     return ContainerDef.from_properties(existing)
 
 
-def create_on_data_plane(database: DatabaseProxy, body: dict[str, Any], throughput: Mapping[str, int] | None) -> Any:
-    return create_container(database, body, offers.create_options(throughput))
-
-
 def differing(live: ContainerDef, saved: ContainerDef) -> list[Property]:
     """The properties of ``saved`` the live container does not have as saved (those the backup does not
     declare, such as a throughput it did not have, are not compared)."""
@@ -382,7 +378,7 @@ def ensure_container(
     live = live_definition(database, name, saved.declares("throughput"), throughputs)
     if live is None:
         body = {**{k: v for k, v in raw.items() if k not in REGISTRY}, **saved.to_body()}
-        (create or create_on_data_plane)(database, body, saved.throughput)
+        (create or offers.create_provisioned)(database, body, saved.throughput)
         return True
     found = differing(live, saved)
     for prop in found:

@@ -115,11 +115,13 @@ class AlterContainer(Operation):
     def containers(self) -> tuple[str, ...]:
         return (self.container_id,)
 
+    missing: ClassVar[str] = "it cannot be changed"  # what a missing container makes impossible
+
     def plan(self, state: DatabaseState) -> Change:
         existing = state.get(self.container_id)
         if existing is None:
             raise DefinitionConflict(
-                f"container {self.container_id} does not exist, so it cannot be changed; create it first with "
+                f"container {self.container_id} does not exist, so {self.missing}; create it first with "
                 "op.create_container"
             )
         return _update(self.kind, existing, ContainerDef(self.container_id, dict(self.values)), "change")
@@ -145,17 +147,13 @@ class ReplaceIndexingPolicy(AlterContainer):
     def policy(self) -> Mapping[str, Any]:
         return dict(self.values["indexingPolicy"])
 
+    missing: ClassVar[str] = "its indexing policy cannot be replaced"
+
     def plan(self, state: DatabaseState) -> Change:
-        existing = state.get(self.container_id)
-        if existing is None:
-            raise DefinitionConflict(
-                f"container {self.container_id} does not exist, so its indexing policy cannot be replaced; "
-                "create it first with op.create_container"
-            )
         change = super().plan(state)
         if change.effect == "none":
             note = f"keep indexing policy of {self.container_id} (already as declared)"
-            return Change(self.kind, self.container_id, "none", note, existing, existing)
+            return Change(self.kind, self.container_id, "none", note, change.before, change.after)
         return Change(
             self.kind, self.container_id, "update", f"replace indexing policy of {self.container_id}", change.before,
             change.after, change.changed,

@@ -174,19 +174,16 @@ def lint_queries(queries: Iterable[NamedQuery], plan: Plan) -> list[QueryFinding
 # -- the service's rules --------------------------------------------------------------------------------------
 
 
-def _patterns(policy: Mapping[str, Any]) -> list[tuple[str, bool, bool]]:
-    """(base path, exact, included) for every included and excluded path: /a/* covers /a and below, /a/? is /a."""
-    found = []
-    for key, included in (("includedPaths", True), ("excludedPaths", False)):
-        for pattern in policy.get(key) or []:
-            text = str(pattern)
-            if text.endswith("/*"):
-                found.append((text[:-2] or "", False, included))
-            elif text.endswith("/?"):
-                found.append((text[:-2], True, included))
-            else:
-                found.append((text, True, included))
-    return found
+def _pattern(text: str) -> tuple[str, bool]:
+    """(base path, exact) of an index path: /a/* covers /a and below, /a/? (or /a) is /a alone, /* everything."""
+    if text.endswith("/*"):
+        return text[:-2], False
+    return text.removesuffix("/?"), True
+
+
+def _covers(path: str, pattern: str) -> bool:
+    base, exact = _pattern(pattern)
+    return path == base if exact else base == "" or path == base or path.startswith(base + "/")
 
 
 def indexed(path: str, policy: Mapping[str, Any]) -> bool:
@@ -194,38 +191,24 @@ def indexed(path: str, policy: Mapping[str, Any]) -> bool:
     the least specific; for the same base, an excluded path wins)."""
     best: tuple[int, int] | None = None
     include = False
-    for base, exact, included in _patterns(policy):
-        covers = path == base if exact else base == "" or path == base or path.startswith(base + "/")
-        if covers:
-            rank = (len(base) + (1 if exact else 0), 0 if included else 1)
-            if best is None or rank > best:
-                best, include = rank, included
+    for key, included in (("includedPaths", True), ("excludedPaths", False)):
+        for pattern in map(str, policy.get(key) or []):
+            if _covers(path, pattern):
+                base, exact = _pattern(pattern)
+                rank = (len(base) + (1 if exact else 0), 0 if included else 1)
+                if best is None or rank > best:
+                    best, include = rank, included
     return include
 
 
 def _why(path: str, policy: Mapping[str, Any]) -> str:
-    excluded = sorted((str(p) for p in policy.get("excludedPaths") or [] if indexed_by(path, str(p))), key=len)[::-1]
+    excluded = sorted((str(p) for p in policy.get("excludedPaths") or [] if _covers(path, str(p))), key=len)[::-1]
     return f"excluded by {excluded[0]}" if excluded else "no included path covers it"
 
 
-def indexed_by(path: str, pattern: str) -> bool:
-    if pattern.endswith("/*"):
-        base = pattern[:-2]
-        return base == "" or path == base or path.startswith(base + "/")
-    return path == pattern.removesuffix("/?")
-
-
-def _composite_for(items: list[tuple[str, str]], policy: Mapping[str, Any], prefix_free: bool = False) -> bool:
-    """A composite index with these paths in this order, with the same directions or all reversed."""
-    for composite in policy.get("compositeIndexes") or []:
-        entries = [(e["path"], e.get("order", "ascending")) for e in composite]
-        if [p for p, _ in entries] != [p for p, _ in items]:
-            continue
-        same = all(a == b for (_, a), (_, b) in zip(entries, items, strict=True))
-        flipped = all(a != b for (_, a), (_, b) in zip(entries, items, strict=True))
-        if same or flipped:
-            return True
-    return False
+def _composite_for(items: list[tuple[str, str]], policy: Mapping[str, Any]) -> bool:
+    """A composite index with exactly these paths in this order, with the same directions or all reversed."""
+    return any(_serves(c, [], [], items) for c in policy.get("compositeIndexes") or [])
 
 
 def _serves(

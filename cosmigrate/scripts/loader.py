@@ -23,7 +23,16 @@ from cosmigrate.errors import ScriptError, UsageError
 from cosmigrate.scripts.graph import Node, RevisionGraph
 from cosmigrate.scripts.helpers import imported_files, name_of
 
-LINT_CODES = ("CM101", "CM102", "CM201", "CM202", "CM301", "CM401", "CM501")  # plan/analyzers.py says what each is
+# The migration lint's codes and names (plan/analyzers.py finds them; a script's lint_ignore may name only these)
+LINT_CODES = {
+    "CM101": "destructive",
+    "CM102": "recreate",
+    "CM201": "index removed",
+    "CM202": "index replaced",
+    "CM301": "unique keys over existing data",
+    "CM401": "analytical TTL 0",
+    "CM501": "data step not idempotent",
+}
 FILE_NAME = re.compile(r"^(?P<number>\d+)_(?P<slug>[A-Za-z0-9_]+)\.py$")
 
 

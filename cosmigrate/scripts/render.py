@@ -31,7 +31,7 @@ def create(definition: ContainerDef, container_id: str | None = None) -> str:
     return call("create_container", [container_id or definition.id], definition.keywords())
 
 
-def alter(container_id: str, before: ContainerDef, after: ContainerDef, names: Sequence[str]) -> str:
+def alter(container_id: str, after: ContainerDef, names: Sequence[str]) -> str:
     """``op.alter_container`` of the properties ``names``, to their values in ``after`` (None turns one off)."""
     pairs = []
     for name in names:

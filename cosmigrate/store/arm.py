@@ -21,10 +21,10 @@ from cosmigrate import logs
 from cosmigrate.config import Config
 from cosmigrate.errors import CredentialError, DatabaseError, UsageError
 from cosmigrate.model.properties.throughput import mode_of
+from cosmigrate.store.client import SYSTEM_PROPERTIES
 
 log = logs.LOG
 T = TypeVar("T")
-SYSTEM = ("_rid", "_ts", "_self", "_etag", "_docs", "_sprocs", "_triggers", "_udfs", "_conflicts")
 OPERATOR_ROLE = "Cosmos DB Operator"
 
 
@@ -115,7 +115,7 @@ class Management:
         self, database: str, body: Mapping[str, Any], throughput: Mapping[str, int] | None = None
     ) -> None:
         """Create the container, or replace it with this whole definition (what it leaves out is reset)."""
-        resource = {k: v for k, v in body.items() if k not in SYSTEM}
+        resource = {k: v for k, v in body.items() if k not in SYSTEM_PROPERTIES}
         name = str(resource["id"])
         parameters: Any = {"properties": {"resource": resource, "options": options(throughput)}}
         self._wait(

@@ -20,7 +20,7 @@ from azure.cosmos import exceptions as cosmos_errors
 
 from cosmigrate.errors import DatabaseError, DefinitionConflict
 from cosmigrate.model.properties.throughput import describe_throughput, mode_of
-from cosmigrate.store.client import NOT_DONE, resilient
+from cosmigrate.store.client import NOT_DONE, create_container, resilient
 
 MIN_HEADER = "x-ms-cosmos-min-throughput"
 TO_AUTOSCALE = "x-ms-cosmos-migrate-offer-to-autopilot"
@@ -69,6 +69,11 @@ def create_options(throughput: Mapping[str, int] | None) -> dict[str, Any]:
     if "autoscale_max" in throughput:
         return {"autoUpgradePolicy": json.dumps({"maxThroughput": throughput["autoscale_max"]})}
     return {"offerThroughput": throughput["manual"]}
+
+
+def create_provisioned(database: DatabaseProxy, body: dict[str, Any], throughput: Mapping[str, int] | None) -> Any:
+    """Create a container from its REST body with this throughput of its own (None: the database's, or none)."""
+    return create_container(database, body, create_options(throughput))
 
 
 def offer_of(throughput: Mapping[str, int] | None) -> Any:

@@ -11,14 +11,13 @@ plan is the operation's own, the same as with a key; only how it is carried out 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
-from cosmigrate.model.container import ContainerDef
 from cosmigrate.model.state import DatabaseState
 from cosmigrate.ops.apply import ApplyContext
-from cosmigrate.ops.apply.keyed import KEYED, replace_body, wait_for_index, wants_throughput
+from cosmigrate.ops.apply.keyed import KEYED, read_live, replace_body, wait_for_index
 from cosmigrate.ops.change import Change, Outcome
 from cosmigrate.ops.operations import AlterContainer, CreateContainer, DeleteContainer, Operation, SetDatabaseThroughput
-from cosmigrate.store import client
 from cosmigrate.store.arm import Management
 
 ARM = KEYED.extend("management plane (Azure Resource Manager) and data plane, Entra ID")
@@ -34,19 +33,9 @@ def management(context: ApplyContext) -> Management:
 @ARM.reads
 def read_state(context: ApplyContext, container_ids: Sequence[str], operation: Operation | None) -> DatabaseState:
     """The stored properties from the data plane; throughput, when the operation manages it, from ARM."""
-    database = context.database
-    properties = {cid: client.read_container(database, cid) for cid in container_ids}
-    context.read = dict(properties)
-    if operation is None or not wants_throughput(operation):
-        return DatabaseState.from_live(ContainerDef.from_properties(p) for p in properties.values() if p)
-    arm = management(context)
-    definitions = [
-        ContainerDef.from_properties({**p, "throughput": arm.throughput(database.id, str(p["id"]))})
-        for p in properties.values()
-        if p
-    ]
-    shared = arm.throughput(database.id) if isinstance(operation, SetDatabaseThroughput) else False
-    return DatabaseState.from_live(definitions, shared)
+    return read_live(
+        context, container_ids, operation, lambda: partial(management(context).throughput, context.database.id)
+    )
 
 
 @ARM.implements(CreateContainer, AlterContainer)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -49,25 +49,45 @@ def wants_throughput(operation: Operation) -> bool:
     return isinstance(operation, SetDatabaseThroughput)
 
 
-@KEYED.reads
-def read_state(context: ApplyContext, container_ids: Sequence[str], operation: Operation | None) -> DatabaseState:
+ThroughputOf = Callable[[str | None], "dict[str, int] | None"]  # a container's own throughput; None: the database's
+
+
+def read_live(
+    context: ApplyContext,
+    container_ids: Sequence[str],
+    operation: Operation | None,
+    throughput_reader: Callable[[], ThroughputOf],
+) -> DatabaseState:
     """The stored properties of these containers (kept in ``context.read`` for the replace), with their throughput
-    and the database's when the operation manages throughput (one query of the offers)."""
+    and the database's when the operation manages throughput (``throughput_reader`` is asked only then: each
+    implementation reads throughput its own way)."""
     database = context.database
     properties = {cid: client.read_container(database, cid) for cid in container_ids}
     context.read = dict(properties)
+    found = [p for p in properties.values() if p]
     if operation is None or not wants_throughput(operation):
-        return DatabaseState.from_live(ContainerDef.from_properties(p) for p in properties.values() if p)
-    by_owner = offers.all_offers(database)
-    definitions = [
-        ContainerDef.from_properties({**p, "throughput": offers.throughput_of(by_owner.get(str(p.get("_rid"))))})
-        for p in properties.values()
-        if p
-    ]
-    shared: dict[str, int] | bool | None = False
-    if isinstance(operation, SetDatabaseThroughput):
-        shared = offers.throughput_of(by_owner.get(offers.database_rid(database)))
+        return DatabaseState.from_live(ContainerDef.from_properties(p) for p in found)
+    throughput_of = throughput_reader()
+    definitions = [ContainerDef.from_properties({**p, "throughput": throughput_of(str(p["id"]))}) for p in found]
+    shared = throughput_of(None) if isinstance(operation, SetDatabaseThroughput) else False
     return DatabaseState.from_live(definitions, shared)
+
+
+@KEYED.reads
+def read_state(context: ApplyContext, container_ids: Sequence[str], operation: Operation | None) -> DatabaseState:
+    """Throughput from one read of the offers, by the ``_rid`` of the container (or of the database)."""
+
+    def from_offers() -> ThroughputOf:
+        by_owner = offers.all_offers(context.database)
+
+        def of(container_id: str | None) -> dict[str, int] | None:
+            if container_id is None:
+                return offers.throughput_of(by_owner.get(offers.database_rid(context.database)))
+            return offers.throughput_of(by_owner.get(str((context.read.get(container_id) or {}).get("_rid"))))
+
+        return of
+
+    return read_live(context, container_ids, operation, from_offers)
 
 
 def replace_body(context: ApplyContext, change: Change) -> dict[str, Any] | None:
@@ -89,7 +109,7 @@ def replace_body(context: ApplyContext, change: Change) -> dict[str, Any] | None
 def create_or_update(context: ApplyContext, operation: Operation, change: Change) -> Outcome:
     database = context.database
     if change.effect == "create" and change.after is not None:
-        client.create_container(database, change.after.to_body(), offers.create_options(change.after.throughput))
+        offers.create_provisioned(database, change.after.to_body(), change.after.throughput)
         return Outcome()
     if change.effect != "update" or change.after is None or change.container is None:
         return Outcome()
