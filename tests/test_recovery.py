@@ -793,3 +793,18 @@ def test_a_history_container_that_is_not_cosmigrates_is_named_before_anything_ru
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "has partition key /pk, not /scope" in errors[0] and "--history-container" in errors[0]
     assert {c["id"] for c in database.list_containers()} == {"cosmigrate_history"}  # nothing ran
+
+
+def test_adopt_that_cannot_record_its_baseline_leaves_no_file(
+    run_cli: Callable[..., CliResult], cosmos: CosmosClient, database_name: str, tmp_path: Path
+) -> None:
+    database = cosmos.create_database(database_name)
+    database.create_container("orders", PartitionKey("/tenantId"))
+    database.create_container("cosmigrate_history", PartitionKey("/pk"))  # not cosmigrate's: the stamp fails
+    env = {"COSMIGRATE_MIGRATIONS": str(tmp_path / "migrations")}
+    refused = run_cli("adopt", env=env)
+    assert refused.code == 1 and "--history-container" in refused.stderr
+    assert not list((tmp_path / "migrations").glob("*.py"))  # followed literally, the advice works:
+    adopted = run_cli("adopt", "--history-container", "migrations_history", env=env)
+    assert adopted.code == 0, adopted.stderr
+    assert run_cli("verify", "--history-container", "migrations_history", env=env).code == 0

@@ -71,11 +71,11 @@ def adopt(config: Config, exclude: list[str] | None = None, message: str | None 
                 f"the baseline would not verify ({'; '.join(differences[:3])}): nothing was recorded and "
                 f"{path.name} was removed; report it, or exclude that container (--exclude)"
             )
-    except BaseException:
+        stamp(config, REVISION, confirm=lambda _question: True)
+    except BaseException:  # not verified, or not recorded: the baseline is not left behind half-done
         path.unlink(missing_ok=True)
         sumfile.write(folder)
         raise
-    stamp(config, REVISION, confirm=lambda _question: True)
     return AdoptResult(name, str(path), REVISION, [d.id for d in adopted], sorted(excluded))
 
 

@@ -115,7 +115,8 @@ def judge(query: NamedQuery, parsed: Query, container: ContainerDef) -> list[Que
     key = list(container.partition_key)
     equality = [p for p in parsed.equality_paths if p not in key]
     served = any(_serves(c, parsed.equality_paths, equality, parsed.order_by) for c in policy["compositeIndexes"])
-    if parsed.order_by and parsed.filters and (equality or len(parsed.order_by) > 1) and not served:
+    refused = any(f.level == "error" for f in said)  # the error names the index already
+    if parsed.order_by and parsed.filters and equality and not served and not refused:
         index = [(p, "ascending") for p in equality] + list(parsed.order_by)
         shown = ", ".join(f"{p} {'desc' if d == 'descending' else 'asc'}" for p, d in index)
         add("note", f"a composite index [{shown}] in {container.id} would serve this filter and order more "
